@@ -1,0 +1,20 @@
+from django.urls import path
+
+from apps.audit.api import views
+
+urlpatterns = [
+    path(
+        "institutions/<slug:institution_slug>/audit/events/",
+        views.AuditEventListApi.as_view(),
+        name="api-audit-events",
+    ),
+    path(
+        "institutions/<slug:institution_slug>/audit/events/<int:sequence>/",
+        views.AuditEventDetailApi.as_view(),
+        name="api-audit-event",
+    ),
+    path("audit/tree-heads/latest/", views.TreeHeadLatestApi.as_view(), name="api-audit-sth-latest"),
+    path("audit/tree-heads/<int:tree_size>/", views.TreeHeadAtSizeApi.as_view(), name="api-audit-sth"),
+    path("audit/proofs/inclusion/", views.InclusionProofApi.as_view(), name="api-audit-inclusion"),
+    path("audit/proofs/consistency/", views.ConsistencyProofApi.as_view(), name="api-audit-consistency"),
+]

@@ -1,0 +1,78 @@
+"""The transparency log: events, the sequencer's head, and signed tree heads."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ActorType(models.TextChoices):
+    USER = "user", _("User")
+    AGENT = "agent", _("Agent")
+    NODE = "node", _("Node")
+    SYSTEM = "system", _("System")
+    ANONYMOUS = "anonymous", _("Anonymous")
+
+
+class AuditEvent(models.Model):
+    """One governance event. Append-only: rows are never updated except by the sequencer,
+    which fills `sequence`, `leaf_hash` and `root_after` exactly once.
+
+    The log spans the node (logins have no institution), so it is not tenant-owned;
+    every read for people goes through selectors that take the institution.
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    institution = models.ForeignKey(
+        "tenancy.Institution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_type = models.CharField(max_length=20, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=300, blank=True)
+    actor_label = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the target's new state")
+    changes = models.JSONField(default=dict, blank=True)
+
+    # Filled by the sequencer (the only writer of these three columns).
+    sequence = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    leaf_hash = models.CharField(max_length=64, blank=True)
+    root_after = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["sequence", "id"]
+        indexes = [
+            models.Index(fields=["institution", "-created_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence if self.sequence is not None else '?'} {self.action}"
+
+
+class LogHead(models.Model):
+    """The sequencer's state: one row, locked while a batch is sequenced."""
+
+    tree_size = models.PositiveBigIntegerField(default=0)
+    compact_range = models.JSONField(default=list, help_text="hex roots of the perfect subtrees")
+    root_hash = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class SignedTreeHead(models.Model):
+    """A signed statement of the log's size and root at a moment."""
+
+    tree_size = models.PositiveBigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    key = models.ForeignKey("identity.SigningKey", on_delete=models.PROTECT, related_name="+")
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-tree_size", "-timestamp"]
+        get_latest_by = "tree_size"
+
+    def __str__(self) -> str:
+        return f"STH size={self.tree_size} root={self.root_hash[:12]}…"
+

@@ -1,0 +1,83 @@
+"""Reads of the transparency log."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.audit import merkle
+from apps.audit.models import AuditEvent, SignedTreeHead
+from portal.errors import NotFound, ValidationFailed
+
+
+def audit_events_for_institution(*, institution, filters: dict | None = None) -> QuerySet[AuditEvent]:
+    """Sequenced events of one institution, newest first, optionally filtered."""
+    qs = AuditEvent.objects.filter(institution=institution, sequence__isnull=False).order_by("-sequence")
+    filters = filters or {}
+    if filters.get("action"):
+        qs = qs.filter(action__startswith=filters["action"])
+    if filters.get("actor"):
+        qs = qs.filter(actor_label__icontains=filters["actor"])
+    if filters.get("target_type"):
+        qs = qs.filter(target_type=filters["target_type"])
+    if filters.get("target_id"):
+        qs = qs.filter(target_id=filters["target_id"])
+    if filters.get("since"):
+        qs = qs.filter(created_at__gte=filters["since"])
+    if filters.get("until"):
+        qs = qs.filter(created_at__lte=filters["until"])
+    return qs
+
+
+def audit_event_get(*, institution, sequence: int) -> AuditEvent:
+    """One sequenced event of the institution. Raises: NotFound."""
+    event = AuditEvent.objects.filter(institution=institution, sequence=sequence).first()
+    if event is None:
+        raise NotFound()
+    return event
+
+
+def tree_head_latest() -> SignedTreeHead | None:
+    return SignedTreeHead.objects.select_related("key").order_by("-tree_size", "-timestamp").first()
+
+
+def tree_head_at_size(*, tree_size: int) -> SignedTreeHead:
+    """Raises: NotFound when no tree head was signed at that size."""
+    sth = SignedTreeHead.objects.select_related("key").filter(tree_size=tree_size).order_by("-timestamp").first()
+    if sth is None:
+        raise NotFound(f"No signed tree head at size {tree_size}.")
+    return sth
+
+
+def _leaf_hashes(tree_size: int) -> list[bytes]:
+    hashes = list(
+        AuditEvent.objects.filter(sequence__lt=tree_size).order_by("sequence").values_list("leaf_hash", flat=True)
+    )
+    if len(hashes) != tree_size:
+        raise ValidationFailed(f"The log has fewer than {tree_size} sequenced entries.", code="tree_size_too_large")
+    return [bytes.fromhex(h) for h in hashes]
+
+
+def inclusion_proof(*, sequence: int, tree_size: int) -> list[str]:
+    """Audit path of the entry at `sequence` in the tree of `tree_size` (hex).
+
+    Raises: ValidationFailed for a position outside the tree."""
+    if not 0 <= sequence < tree_size:
+        raise ValidationFailed("The entry must lie inside the tree.", code="entry_outside_tree")
+    return [h.hex() for h in merkle.inclusion_proof(_leaf_hashes(tree_size), sequence)]
+
+
+def consistency_proof(*, first: int, second: int) -> list[str]:
+    """Proof that the tree of size `first` is a prefix of the tree of size `second` (hex).
+
+    Raises: ValidationFailed unless 0 < first <= second <= the log's size."""
+    if not 0 < first <= second:
+        raise ValidationFailed("Sizes must satisfy 0 < first <= second.", code="bad_tree_sizes")
+    return [h.hex() for h in merkle.consistency_proof(_leaf_hashes(second), first)]
+
+
+def leaf_hash_at(*, sequence: int) -> str:
+    """Raises: NotFound when no entry has this position yet."""
+    leaf = AuditEvent.objects.filter(sequence=sequence).values_list("leaf_hash", flat=True).first()
+    if leaf is None:
+        raise NotFound(f"No entry at position {sequence}.")
+    return leaf

@@ -1,0 +1,178 @@
+"""Writes of the transparency log: append, sequence, sign tree heads.
+
+Appending and sequencing are separate, as in Trillian: `audit_append` inserts the event
+in the caller's transaction with no position; the sequencer later takes the committed
+events in a locked batch, gives them contiguous positions and extends the Merkle tree.
+Writers never wait on each other for the log, and a rolled-back change leaves no event
+and no gap.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import models, transaction
+from django.utils import timezone
+
+from apps.audit import merkle
+from apps.audit.canonical import canonical_json, instance_digest, to_json_value
+from apps.audit.models import ActorType, AuditEvent, LogHead, SignedTreeHead
+
+ENTRY_VERSION = 1
+STH_CONTEXT = b"civitas-signed-tree-head-v1\n"
+
+
+class AuditOutsideTransaction(RuntimeError):
+    """audit_append was called outside the transaction of the change it records."""
+
+
+def _actor_fields(actor: Any) -> dict[str, str]:
+    if actor is None:
+        return {"actor_type": ActorType.SYSTEM, "actor_id": "", "actor_label": "system"}
+    if isinstance(actor, AnonymousUser):
+        return {"actor_type": ActorType.ANONYMOUS, "actor_id": "", "actor_label": "anonymous"}
+    if isinstance(actor, str):  # a named system actor: "node", "beat", a command name
+        return {"actor_type": ActorType.SYSTEM, "actor_id": "", "actor_label": actor}
+    actor_type = getattr(actor, "audit_actor_type", ActorType.USER)
+    return {
+        "actor_type": actor_type,
+        "actor_id": str(getattr(actor, "did", "") or actor.pk),
+        "actor_label": str(getattr(actor, "username", "") or actor),
+    }
+
+
+def audit_append(
+    *,
+    institution: Any,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    target_type: str = "",
+    target_id: str = "",
+) -> AuditEvent:
+    """Append an event to the log inside the caller's transaction.
+
+    Raises: AuditOutsideTransaction when there is no transaction to join."""
+    if not transaction.get_connection().in_atomic_block:
+        raise AuditOutsideTransaction(f"audit_append({action!r}) must run inside the change's transaction.")
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = str(target.pk)
+    event = AuditEvent.objects.create(
+        created_at=timezone.now(),
+        institution=institution,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        digest=instance_digest(target),
+        changes=to_json_value(changes or {}),
+        **_actor_fields(actor),
+    )
+    _request_sequencing_on_commit()
+    return event
+
+
+def _request_sequencing_on_commit() -> None:
+    connection = transaction.get_connection()
+    if any(getattr(func, "civitas_audit_sequencer", False) for _, func, _ in connection.run_on_commit):
+        return
+    transaction.on_commit(_sequence_soon)
+
+
+def _sequence_soon() -> None:
+    from apps.audit.tasks import audit_sequence_task
+
+    audit_sequence_task.delay()
+
+
+_sequence_soon.civitas_audit_sequencer = True  # type: ignore[attr-defined]
+
+
+def entry_bytes(event: AuditEvent) -> bytes:
+    """The leaf data of an event: its canonical JSON, position included."""
+    return canonical_json(
+        {
+            "v": ENTRY_VERSION,
+            "sequence": event.sequence,
+            "created_at": event.created_at.isoformat(),
+            "institution": event.institution_id,
+            "actor_type": event.actor_type,
+            "actor_id": event.actor_id,
+            "actor_label": event.actor_label,
+            "action": event.action,
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "digest": event.digest,
+            "changes": event.changes,
+        }
+    )
+
+
+def _log_head_locked() -> LogHead:
+    head = LogHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        LogHead.objects.get_or_create(pk=1)
+        head = LogHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def audit_sequence(*, batch_size: int = 2000) -> int:
+    """Give committed events their positions and extend the tree; returns how many.
+
+    One sequencer at a time holds the log head's row lock; events committed while it
+    runs are picked up by the next run."""
+    sequenced = 0
+    while True:
+        with transaction.atomic():
+            head = _log_head_locked()
+            pending = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:batch_size])
+            if not pending:
+                return sequenced
+            tree = merkle.CompactRange(head.tree_size, [bytes.fromhex(h) for h in head.compact_range])
+            for event in pending:
+                event.sequence = tree.size
+                leaf = merkle.leaf_hash(entry_bytes(event))
+                tree.append(leaf)
+                event.leaf_hash = leaf.hex()
+                event.root_after = tree.root().hex()
+            AuditEvent.objects.bulk_update(pending, ["sequence", "leaf_hash", "root_after"], batch_size=500)
+            head.tree_size = tree.size
+            head.compact_range = [h.hex() for h in tree.hashes]
+            head.root_hash = tree.root().hex()
+            head.save()
+            sequenced += len(pending)
+
+
+def tree_head_message(*, tree_size: int, root_hash: str, timestamp_iso: str) -> bytes:
+    """The bytes a signed tree head signs."""
+    return STH_CONTEXT + json.dumps(
+        {"tree_size": tree_size, "root_hash": root_hash, "timestamp": timestamp_iso},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+
+
+def audit_tree_head_sign(*, force: bool = False) -> SignedTreeHead | None:
+    """Sequence what is pending, then sign the current head if it moved (or `force`)."""
+    from apps.identity.services import node_signing_key, signing_key_sign
+
+    key = node_signing_key()
+    audit_sequence()
+    with transaction.atomic():
+        head = _log_head_locked()
+        latest = SignedTreeHead.objects.order_by("-tree_size", "-timestamp").first()
+        if not force and latest is not None and latest.tree_size == head.tree_size:
+            return None
+        now = timezone.now()
+        root_hash = head.root_hash or merkle.EMPTY_ROOT.hex()
+        message = tree_head_message(tree_size=head.tree_size, root_hash=root_hash, timestamp_iso=now.isoformat())
+        return SignedTreeHead.objects.create(
+            tree_size=head.tree_size,
+            root_hash=root_hash,
+            timestamp=now,
+            key=key,
+            signature=signing_key_sign(key=key, message=message).hex(),
+        )

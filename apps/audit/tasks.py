@@ -1,0 +1,16 @@
+"""Celery entry points of the log; each is idempotent and safe to run twice."""
+
+from celery import shared_task
+
+from apps.audit import services
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def audit_sequence_task() -> int:
+    return services.audit_sequence()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def audit_tree_head_sign_task() -> int | None:
+    sth = services.audit_tree_head_sign()
+    return sth.tree_size if sth else None

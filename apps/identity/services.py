@@ -1,0 +1,68 @@
+"""Writes of the identity app: keys (and, with the identity work, DIDs and credentials)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.identity import keys
+from apps.identity.models import KeyOwnerType, KeyStatus, SigningKey
+
+
+@transaction.atomic
+def signing_key_create(*, owner_type: str, owner_id: str = "", actor=None, institution=None) -> SigningKey:
+    """Create the active Ed25519 key of an owner, retiring the one it replaces.
+
+    Raises: nothing expected; a concurrent creation for the same owner loses the race
+    and returns the winner's key."""
+    from apps.audit.services import audit_append
+
+    raw_private, raw_public = keys.new_ed25519()
+    key_id = keys.key_fingerprint(raw_public)
+    previous = SigningKey.objects.select_for_update().filter(
+        owner_type=owner_type, owner_id=owner_id, status=KeyStatus.ACTIVE
+    )
+    retired = [k.key_id for k in previous]
+    previous.update(status=KeyStatus.RETIRED, retired_at=timezone.now())
+    try:
+        with transaction.atomic():
+            key = SigningKey.objects.create(
+                key_id=key_id,
+                owner_type=owner_type,
+                owner_id=owner_id,
+                public_key=raw_public,
+                encrypted_private_key=keys.seal(raw_private, key_id=key_id),
+            )
+    except IntegrityError:
+        return SigningKey.objects.get(owner_type=owner_type, owner_id=owner_id, status=KeyStatus.ACTIVE)
+    audit_append(
+        institution=institution,
+        actor=actor,
+        action="identity.key.create",
+        target=key,
+        changes={"key_id": key_id, "owner": f"{owner_type}:{owner_id}", "retired": retired},
+    )
+    return key
+
+
+def node_signing_key() -> SigningKey:
+    """The node's active key, created on first use."""
+    key = SigningKey.objects.filter(owner_type=KeyOwnerType.NODE, status=KeyStatus.ACTIVE).first()
+    return key or signing_key_create(owner_type=KeyOwnerType.NODE)
+
+
+def signing_key_sign(*, key: SigningKey, message: bytes) -> bytes:
+    """Sign with a stored key; the private key exists in clear only inside this call."""
+    return keys.sign(keys.unseal(key.encrypted_private_key, key_id=key.key_id), message)
+
+
+@transaction.atomic
+def signing_keys_rewrap() -> int:
+    """Re-encrypt every private key under the current master key (after a rotation)."""
+    count = 0
+    for key in SigningKey.objects.select_for_update():
+        plaintext = keys.unseal(key.encrypted_private_key, key_id=key.key_id)
+        key.encrypted_private_key = keys.seal(plaintext, key_id=key.key_id)
+        key.save(update_fields=["encrypted_private_key"])
+        count += 1
+    return count

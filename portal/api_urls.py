@@ -1,0 +1,10 @@
+"""/api/v1/: each app contributes its routes here."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.identity.api.urls")),
+    path("", include("apps.tenancy.api.urls")),
+    path("", include("apps.audit.api.urls")),
+    path("", include("apps.notifications.api.urls")),
+]
