@@ -57,12 +57,32 @@ def signing_key_sign(*, key: SigningKey, message: bytes) -> bytes:
 
 
 @transaction.atomic
-def signing_keys_rewrap() -> int:
-    """Re-encrypt every private key under the current master key (after a rotation)."""
+def signing_key_retire(*, key: SigningKey, actor=None, institution=None) -> SigningKey:
+    """Stop signing with a key; what it signed still verifies."""
+    from apps.audit.services import audit_append
+
+    key.status = KeyStatus.RETIRED
+    key.retired_at = timezone.now()
+    key.save(update_fields=["status", "retired_at"])
+    audit_append(institution=institution, actor=actor, action="identity.key.retire", target=key)
+    return key
+
+
+@transaction.atomic
+def signing_keys_rewrap(*, actor=None) -> int:
+    """Re-encrypt every private key under the current master key (after a rotation).
+
+    Raises: ImproperlyConfigured when a key opens under none of the configured master keys."""
+    from apps.audit.services import audit_append
+
     count = 0
-    for key in SigningKey.objects.select_for_update():
+    for key in SigningKey.objects.select_for_update().order_by("pk"):
         plaintext = keys.unseal(key.encrypted_private_key, key_id=key.key_id)
         key.encrypted_private_key = keys.seal(plaintext, key_id=key.key_id)
         key.save(update_fields=["encrypted_private_key"])
         count += 1
+    audit_append(
+        institution=None, actor=actor, action="identity.key.rewrap", target_type="identity.signingkey",
+        changes={"keys": count},
+    )
     return count

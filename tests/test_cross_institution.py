@@ -1,0 +1,208 @@
+"""The cross-institution sweep: every route, every method, as a member of another institution.
+
+It walks the URL configuration, so routes added by later work are covered
+automatically: a route that takes `institution_slug` is requested by charlie (a member
+of Borealis only) with Aurelia's slug and Aurelia's objects, with every HTTP method,
+and must answer 404 with nothing changed in the database. A route without
+`institution_slug` must be listed in NOT_INSTITUTION_SCOPED with the reason it is safe,
+and a URL parameter naming an object must have a maker in OBJECT_MAKERS; otherwise the
+test fails and says what to add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.apps import apps
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from apps.audit.canonical import canonical_json, instance_state
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_append, audit_tree_head_sign
+from apps.notifications.services import notification_send
+from apps.tenancy.models import Membership
+from apps.tenancy.scope import institution_scope
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+# Routes that do not belong to one institution, each with why that is safe.
+NOT_INSTITUTION_SCOPED: dict[str, str] = {
+    r"^$": "home: redirects to the user's own institutions",
+    r"^healthz$|^readyz$|^metrics$": "operations probes, no tenant data",
+    r"^accounts/": "allauth: the signed-in person's own account",
+    r"^i18n/": "language switch",
+    r"^admin/": "Django admin: staff only, node operators",
+    r"^api/schema/|^api/docs/": "OpenAPI schema and its docs page",
+    r"^api/v1/me/$": "the caller's own account and memberships",
+    r"^api/v1/auth/": "API token issue and revoke for the caller",
+    r"^api/v1/institutions/$": "lists only the caller's own institutions",
+    r"^api/v1/audit/": "signed tree heads and proofs: hashes only, public by design",
+    r"^static/|^media/": "static files",
+    r"^\.well-known/": "public discovery documents",
+    r"^__debug__/": "development tooling",
+}
+
+
+@dataclass
+class SweepWorld:
+    aurelia: object
+    borealis: object
+    ada: object
+    alice: object
+    charlie: object
+    membership: Membership
+    event: AuditEvent
+    notification: object
+
+
+# URL parameter -> how to get the value of an Aurelia object for it. Later work adds
+# its own parameters here (a permit id, a council id, ...).
+OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
+    "institution_slug": lambda w: w.aurelia.slug,
+    "membership_id": lambda w: w.membership.pk,
+    "sequence": lambda w: w.event.sequence,
+    "notification_id": lambda w: w.notification.pk,
+    "tree_size": lambda w: 1,
+}
+
+
+def _walk(patterns, prefix="", converters=None):
+    """Yield (route string, parameter names, url name) for every leaf URL pattern."""
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        names = dict(converters or {})
+        names.update(getattr(entry.pattern, "converters", {}))
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, route, names)
+        elif isinstance(entry, URLPattern):
+            yield route, set(names), entry.name
+
+
+def _all_routes():
+    return sorted(set((r, frozenset(p), n or "") for r, p, n in _walk(get_resolver().url_patterns)))
+
+
+def _path_for(route: str, values: dict[str, object]) -> str:
+    route = route.lstrip("^").rstrip("$").replace("\\Z", "")
+
+    def fill(match):
+        return str(values[match.group(1)])
+
+    path = re.sub(r"<(?:\w+:)?(\w+)>", fill, route)
+    return "/" + path
+
+
+def _database_fingerprint() -> str:
+    """A digest of every row of every model, sessions excluded (logging in writes them)."""
+    digest = hashlib.sha256()
+    for model in sorted(apps.get_models(), key=lambda m: m._meta.label):
+        if model._meta.app_label in {"sessions"} or not model._meta.managed:
+            continue
+        for row in model._base_manager.order_by("pk").iterator():
+            digest.update(model._meta.label.encode())
+            digest.update(canonical_json(instance_state(row)))
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def world(db, aurelia, borealis, ada, alice, charlie) -> SweepWorld:
+    with institution_scope(aurelia):
+        notification = notification_send(institution=aurelia, recipient=ada, title="Sweep fixture")
+    from django.db import transaction
+
+    with transaction.atomic():
+        event = audit_append(institution=aurelia, actor=ada, action="tests.sweep", target=aurelia)
+    audit_tree_head_sign(force=True)
+    event.refresh_from_db()
+    membership = Membership.objects.get(user=alice, institution=aurelia)
+    return SweepWorld(aurelia, borealis, ada, alice, charlie, membership, event, notification)
+
+
+def test_every_route_is_institution_scoped_or_explained():
+    unexplained = [
+        route
+        for route, params, _name in _all_routes()
+        if "institution_slug" not in params and not any(re.search(rx, route.lstrip("^")) for rx in NOT_INSTITUTION_SCOPED)
+    ]
+    assert not unexplained, (
+        "These routes are neither under an institution nor listed in NOT_INSTITUTION_SCOPED "
+        f"with the reason they are safe: {unexplained}"
+    )
+
+
+def test_every_object_parameter_has_a_maker():
+    missing = sorted(
+        {(p, route) for route, params, _ in _all_routes() if "institution_slug" in params for p in params}
+        - {(p, route) for route, params, _ in _all_routes() for p in params if p in OBJECT_MAKERS}
+    )
+    assert not missing, f"Add makers to OBJECT_MAKERS for these URL parameters: {missing}"
+
+
+def _scoped_routes():
+    return [(route, params, name) for route, params, name in _all_routes() if "institution_slug" in params]
+
+
+def test_the_sweep_covers_the_routes_of_this_foundation():
+    """Guard against a sweep that silently covers nothing."""
+    names = {name for _, _, name in _scoped_routes()}
+    assert {"api-institution", "api-members", "api-member", "api-audit-events", "api-notifications"} <= names
+
+
+def _leaks(client, world) -> list[str]:
+    client.force_login(world.charlie)
+    leaks = []
+    for route, params, name in _scoped_routes():
+        path = _path_for(route, {p: OBJECT_MAKERS[p](world) for p in params})
+        before = _database_fingerprint()
+        for method in METHODS:
+            response = getattr(client, method)(path, data={}, content_type="application/json")
+            if response.status_code != 404:
+                leaks.append(f"{method.upper()} {path} ({name}) -> {response.status_code}")
+        if _database_fingerprint() != before:
+            leaks.append(f"{path} ({name}) changed the database")
+    return leaks
+
+
+@pytest.mark.django_db
+def test_another_institution_gets_404_everywhere_and_nothing_changes(world, client):
+    leaks = _leaks(client, world)
+    assert not leaks, "Cross-institution leaks:\n" + "\n".join(leaks)
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.leaky_urls")
+def test_the_sweep_catches_a_leaking_route(world, client):
+    """A view that forgets the membership check, and one that writes, are both reported."""
+    leaks = _leaks(client, world)
+    assert any("leaky-read" in leak and "GET" in leak for leak in leaks), leaks
+    assert any("leaky-write" in leak and "changed the database" in leak for leak in leaks), leaks
+
+
+@pytest.mark.django_db
+def test_api_404s_are_problem_documents_for_token_callers(world, api_client):
+    from knox.models import AuthToken
+
+    _, token = AuthToken.objects.create(user=world.charlie)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    for route, params, name in _scoped_routes():
+        if not route.startswith("api/"):
+            continue
+        path = _path_for(route, {p: OBJECT_MAKERS[p](world) for p in params})
+        response = api_client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert response["Content-Type"].startswith("application/problem+json"), path
+        assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_members_reach_the_same_urls(world, client):
+    """Control: the URLs the sweep builds exist, so charlie's 404s are not typos."""
+    client.force_login(world.ada)
+    for route, params, name in _scoped_routes():
+        path = _path_for(route, {p: OBJECT_MAKERS[p](world) for p in params})
+        response = client.get(path)
+        assert response.status_code != 404, f"GET {path} ({name}) is 404 for a member"
