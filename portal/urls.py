@@ -1,10 +1,16 @@
 """Every URL of the portal: web UI, API, operations."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.tenancy import views as tenancy_views
 from portal import health, views
+
+# The admin logs in through allauth, so a second factor and throttling apply there too.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Civitas node administration"
 
 handler400 = "portal.views.bad_request"
 handler403 = "portal.views.permission_denied"
@@ -19,6 +25,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("i/", tenancy_views.institution_switch, name="institution_switch"),
     path("i/<slug:institution_slug>/", include("apps.tenancy.urls")),
     path("i/<slug:institution_slug>/audit/", include("apps.audit.urls")),
     path("i/<slug:institution_slug>/notifications/", include("apps.notifications.urls")),
