@@ -11,8 +11,10 @@ from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from apps.tenancy.models import Role
 from portal.errors import ApplicationError
 
+ANY_MEMBER = frozenset(Role.values)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://civitas.example/problems/"
 
@@ -120,8 +122,14 @@ class InstitutionScopedAPIView(APIView):
     the institution in scope for the tenancy managers until the response is final.
     """
 
-    required_roles: frozenset[str] | None = None  # None: any member
+    # Every subclass must say which roles may call it (fail closed); ANY_MEMBER says so explicitly.
+    required_roles: frozenset[str]
     permission_classes = [permissions.IsAuthenticated]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not isinstance(getattr(cls, "required_roles", None), frozenset):
+            raise TypeError(f"{cls.__name__} must declare required_roles (a frozenset of roles, or ANY_MEMBER).")
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -138,7 +146,7 @@ class InstitutionScopedAPIView(APIView):
                 _("Your role requires two-factor authentication; set it up in the web portal first."),
                 code="mfa_required",
             ).with_status(403)
-        if self.required_roles is not None and not (roles & set(self.required_roles)):
+        if not roles & self.required_roles:
             raise exceptions.PermissionDenied(_("Your role in this institution does not allow this."))
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -79,7 +79,8 @@ def _request_sequencing_on_commit() -> None:
     connection = transaction.get_connection()
     if any(getattr(func, "civitas_audit_sequencer", False) for _, func, _ in connection.run_on_commit):
         return
-    transaction.on_commit(_sequence_soon)
+    # robust: a broker outage must not turn a committed change into an error; beat catches up.
+    transaction.on_commit(_sequence_soon, robust=True)
 
 
 def _sequence_soon() -> None:

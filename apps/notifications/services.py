@@ -28,7 +28,7 @@ def notification_send(*, institution, recipient, title: str, body: str = "", url
         target=notification,
         changes={"recipient": recipient.username, "title": notification.title},
     )
-    transaction.on_commit(lambda: _push(notification))
+    transaction.on_commit(lambda: _push(notification), robust=True)
     return notification
 
 

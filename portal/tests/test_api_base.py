@@ -113,3 +113,19 @@ def test_schema_and_docs_pages_are_served(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_an_institution_endpoint_must_declare_its_roles():
+    from portal.api import InstitutionScopedAPIView
+
+    with pytest.raises(TypeError, match="required_roles"):
+
+        class Forgetful(InstitutionScopedAPIView):
+            def get(self, request, institution_slug):
+                return None
+
+
+@pytest.mark.django_db
+def test_citizens_do_not_see_who_else_belongs(aurelia, bob):
+    response = api_as(bob).get(f"/api/v1/institutions/{aurelia.slug}/members/")
+    assert response.status_code == 403

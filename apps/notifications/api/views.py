@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.notifications import selectors, services
-from portal.api import InstitutionScopedAPIView, Pagination
+from portal.api import ANY_MEMBER, InstitutionScopedAPIView, Pagination
 
 
 class NotificationOutput(serializers.Serializer):
@@ -20,6 +20,8 @@ class NotificationFilterInput(serializers.Serializer):
 
 
 class NotificationListApi(InstitutionScopedAPIView):
+    required_roles = ANY_MEMBER
+
     @extend_schema(parameters=[NotificationFilterInput], responses=NotificationOutput(many=True))
     def get(self, request, institution_slug):
         """Your notifications in this institution, newest first."""
@@ -34,6 +36,8 @@ class NotificationListApi(InstitutionScopedAPIView):
 
 
 class NotificationReadApi(InstitutionScopedAPIView):
+    required_roles = ANY_MEMBER
+
     @extend_schema(request=None, responses=NotificationOutput)
     def post(self, request, institution_slug, notification_id):
         """Mark one of your notifications as read."""

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from apps.tenancy import selectors, services
 from apps.tenancy.models import Role
-from portal.api import InstitutionScopedAPIView, Pagination, created
+from portal.api import ANY_MEMBER, InstitutionScopedAPIView, Pagination, created
 
 
 class InstitutionOutput(serializers.Serializer):
@@ -48,6 +48,8 @@ class InstitutionListApi(APIView):
 
 
 class InstitutionDetailApi(InstitutionScopedAPIView):
+    required_roles = ANY_MEMBER
+
     @extend_schema(responses=InstitutionDetailOutput, operation_id="institutions_retrieve")
     def get(self, request, institution_slug):
         data = InstitutionOutput(request.institution).data
@@ -55,8 +57,14 @@ class InstitutionDetailApi(InstitutionScopedAPIView):
         return Response(data)
 
 
+# Who belongs to an institution is personal data: only its administrators and auditors see it.
+MEMBER_READERS = frozenset({Role.INSTITUTION_ADMIN, Role.AUDITOR})
+
+
 class MembershipListApi(InstitutionScopedAPIView):
     """Members of the institution; administrators grant roles."""
+
+    required_roles = MEMBER_READERS
 
     @extend_schema(responses=MembershipOutput(many=True), operation_id="members_list")
     def get(self, request, institution_slug):
@@ -78,6 +86,8 @@ class MembershipListApi(InstitutionScopedAPIView):
 
 
 class MembershipDetailApi(InstitutionScopedAPIView):
+    required_roles = MEMBER_READERS
+
     @extend_schema(responses=MembershipOutput, operation_id="members_retrieve")
     def get(self, request, institution_slug, membership_id):
         membership = selectors.membership_get(institution=request.institution, membership_id=membership_id)
