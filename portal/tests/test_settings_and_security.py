@@ -92,3 +92,26 @@ def test_metrics_are_exported(client):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total" in response.content
+
+
+def test_logs_are_json_lines():
+    import json
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); import logging, structlog;"
+            "structlog.get_logger('civitas').info('hello', institution='aurelia');"
+            "logging.getLogger('django.request').warning('plain %s', 'stdlib')",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "true", "CIVITAS_LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert {"event": "hello", "institution": "aurelia", "level": "info"}.items() <= lines[0].items()
+    assert lines[1]["event"] == "plain stdlib" and lines[1]["logger"] == "django.request"
