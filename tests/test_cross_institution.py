@@ -32,6 +32,7 @@ METHODS = ["get", "post", "put", "patch", "delete"]
 # Routes that do not belong to one institution, each with why that is safe.
 NOT_INSTITUTION_SCOPED: dict[str, str] = {
     r"^$": "home: redirects to the user's own institutions",
+    r"^i/$": "institution switcher: lists or redirects to the caller's own institutions, 404 for others",
     r"^healthz$|^readyz$|^metrics$": "operations probes, no tenant data",
     r"^accounts/": "allauth: the signed-in person's own account",
     r"^i18n/": "language switch",

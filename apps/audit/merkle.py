@@ -47,8 +47,8 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
         return []
     k = _split(n)
     if index < k:
-        return inclusion_proof(leaves[:k], index) + [root(leaves[k:])]
-    return inclusion_proof(leaves[k:], index - k) + [root(leaves[:k])]
+        return [*inclusion_proof(leaves[:k], index), root(leaves[k:])]
+    return [*inclusion_proof(leaves[k:], index - k), root(leaves[:k])]
 
 
 def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
@@ -65,8 +65,8 @@ def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
         return [] if complete else [root(leaves)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
 
 
 def verify_inclusion(*, leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected_root: bytes) -> bool:

@@ -45,6 +45,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["institution", "-created_at"]),
             models.Index(fields=["target_type", "target_id"]),
+            # An auditor's list: one institution's sequenced events, newest first.
+            models.Index(fields=["institution", "-sequence"], name="audit_event_inst_seq_idx"),
         ]
 
     def __str__(self) -> str:
@@ -58,6 +60,9 @@ class LogHead(models.Model):
     compact_range = models.JSONField(default=list, help_text="hex roots of the perfect subtrees")
     root_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"log head size={self.tree_size}"
 
 
 class SignedTreeHead(models.Model):
@@ -75,4 +80,3 @@ class SignedTreeHead(models.Model):
 
     def __str__(self) -> str:
         return f"STH size={self.tree_size} root={self.root_hash[:12]}…"
-

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db.models import QuerySet
 
 from apps.audit import merkle
-from apps.audit.models import AuditEvent, SignedTreeHead
+from apps.audit.models import AuditEvent, LogHead, SignedTreeHead
+from apps.audit.services import entry_bytes, tree_head_message
+from apps.identity import keys
 from portal.errors import NotFound, ValidationFailed
 
 
@@ -81,3 +85,81 @@ def leaf_hash_at(*, sequence: int) -> str:
     if leaf is None:
         raise NotFound(f"No entry at position {sequence}.")
     return leaf
+
+
+def audit_target_types(*, institution) -> list[str]:
+    """The kinds of object the institution's events are about, for a filter's choices."""
+    return list(
+        AuditEvent.objects.filter(institution=institution, sequence__isnull=False)
+        .exclude(target_type="")
+        .order_by("target_type")
+        .values_list("target_type", flat=True)
+        .distinct()
+    )
+
+
+def log_size() -> int:
+    """How many entries the sequencer has given a position."""
+    return LogHead.objects.filter(pk=1).values_list("tree_size", flat=True).first() or 0
+
+
+def tree_heads_recent(*, limit: int = 50) -> list[SignedTreeHead]:
+    return list(SignedTreeHead.objects.select_related("key").order_by("-tree_size", "-timestamp")[:limit])
+
+
+def tree_head_signature_valid(*, sth: SignedTreeHead) -> bool:
+    message = tree_head_message(
+        tree_size=sth.tree_size, root_hash=sth.root_hash, timestamp_iso=sth.timestamp.isoformat()
+    )
+    try:
+        signature = bytes.fromhex(sth.signature)
+    except ValueError:
+        return False
+    return keys.verify(sth.key.public_key, signature, message)
+
+
+@dataclass
+class InclusionCheck:
+    """Whether one entry provably belongs to the log as signed in a tree head."""
+
+    entry: str  # the canonical JSON the leaf hash is computed over
+    leaf_hash: str  # recomputed from the entry as stored now
+    content_matches: bool  # ...and equal to the leaf hash the sequencer recorded
+    tree_head: SignedTreeHead | None = None
+    audit_path: list[str] = field(default_factory=list)
+    path_valid: bool = False
+    signature_valid: bool = False
+
+    @property
+    def covered(self) -> bool:
+        """Whether a signed tree head includes the entry's position yet."""
+        return self.tree_head is not None
+
+    @property
+    def verified(self) -> bool:
+        return self.covered and self.content_matches and self.path_valid and self.signature_valid
+
+
+def audit_event_inclusion(*, event: AuditEvent, tree_head: SignedTreeHead | None) -> InclusionCheck:
+    """Recompute the entry's leaf and check its audit path against a signed tree head.
+
+    Loads the leaf hashes of the whole tree (one indexed column), so it costs O(tree size)."""
+    entry = entry_bytes(event)
+    leaf = merkle.leaf_hash(entry)
+    check = InclusionCheck(entry=entry.decode(), leaf_hash=leaf.hex(), content_matches=leaf.hex() == event.leaf_hash)
+    if tree_head is None or event.sequence is None or event.sequence >= tree_head.tree_size:
+        return check
+    check.tree_head = tree_head
+    check.signature_valid = tree_head_signature_valid(sth=tree_head)
+    try:
+        check.audit_path = inclusion_proof(sequence=event.sequence, tree_size=tree_head.tree_size)
+    except (ValidationFailed, ValueError):  # entries removed or leaf hashes garbled: no proof to give
+        return check
+    check.path_valid = merkle.verify_inclusion(
+        leaf=leaf,
+        index=event.sequence,
+        size=tree_head.tree_size,
+        proof=[bytes.fromhex(h) for h in check.audit_path],
+        expected_root=bytes.fromhex(tree_head.root_hash),
+    )
+    return check

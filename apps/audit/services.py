@@ -149,11 +149,14 @@ def audit_sequence(*, batch_size: int = 2000) -> int:
 
 def tree_head_message(*, tree_size: int, root_hash: str, timestamp_iso: str) -> bytes:
     """The bytes a signed tree head signs."""
-    return STH_CONTEXT + json.dumps(
-        {"tree_size": tree_size, "root_hash": root_hash, "timestamp": timestamp_iso},
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    return (
+        STH_CONTEXT
+        + json.dumps(
+            {"tree_size": tree_size, "root_hash": root_hash, "timestamp": timestamp_iso},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+    )
 
 
 def audit_tree_head_sign(*, force: bool = False) -> SignedTreeHead | None:

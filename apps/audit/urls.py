@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.audit import views
 
 app_name = "audit"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.event_list, name="event-list"),
+    path("<int:sequence>/", views.event_detail, name="event-detail"),
+    path("tree-heads/", views.tree_heads, name="tree-heads"),
+]

@@ -55,3 +55,12 @@ def membership_get(*, institution: Institution, membership_id: int) -> Membershi
     if membership is None:
         raise Http404
     return membership
+
+
+def membership_history(*, institution: Institution, user) -> QuerySet:
+    """Every recorded change of one person's roles in an institution, revoked roles included, newest first."""
+    return (
+        Membership.history.filter(institution=institution, user=user)
+        .select_related("history_user")
+        .order_by("-history_date", "-history_id")
+    )

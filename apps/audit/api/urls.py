@@ -14,7 +14,7 @@ urlpatterns = [
         name="api-audit-event",
     ),
     path("audit/tree-heads/latest/", views.TreeHeadLatestApi.as_view(), name="api-audit-sth-latest"),
-    path("audit/tree-heads/<int:tree_size>/", views.TreeHeadAtSizeApi.as_view(), name="api-audit-sth"),
+    path("audit/tree-heads/<str:tree_size>/", views.TreeHeadAtSizeApi.as_view(), name="api-audit-sth"),
     path("audit/proofs/inclusion/", views.InclusionProofApi.as_view(), name="api-audit-inclusion"),
     path("audit/proofs/consistency/", views.ConsistencyProofApi.as_view(), name="api-audit-consistency"),
 ]

@@ -2,22 +2,28 @@
 
 Tree heads and proofs contain only hashes, so anyone may fetch them (rate-limited):
 that is what lets outsiders check that the log is append-only.
+
+What an outsider checks, with nothing but these responses:
+- leaf: `leaf_hash == SHA-256(0x00 || entry)`, `entry` as given by the event endpoints;
+- inclusion and consistency: RFC 9162 §2.1.3.2 and §2.1.4.2 against `root_hash`;
+- signature: Ed25519 over `"civitas-signed-tree-head-v1\n"` followed by the JSON object
+  `{"root_hash": ..., "timestamp": ..., "tree_size": ...}` with sorted keys and no
+  whitespace, `timestamp` being the string exactly as returned.
 """
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit import selectors
-from apps.tenancy.models import Role
+from apps.audit.permissions import AUDIT_READERS
+from apps.audit.services import entry_bytes
 from portal.api import InstitutionScopedAPIView, Pagination
 from portal.errors import NotFound
-
-AUDIT_READERS = frozenset({Role.AUDITOR, Role.INSTITUTION_ADMIN})
 
 
 class AuditEventOutput(serializers.Serializer):
@@ -32,6 +38,10 @@ class AuditEventOutput(serializers.Serializer):
     digest = serializers.CharField()
     changes = serializers.JSONField()
     leaf_hash = serializers.CharField()
+    entry = serializers.SerializerMethodField(help_text="The canonical JSON the leaf hash is computed over.")
+
+    def get_entry(self, event) -> str:
+        return entry_bytes(event).decode()
 
 
 class AuditEventFilterInput(serializers.Serializer):
@@ -46,13 +56,21 @@ class AuditEventFilterInput(serializers.Serializer):
 class TreeHeadOutput(serializers.Serializer):
     tree_size = serializers.IntegerField()
     root_hash = serializers.CharField()
-    timestamp = serializers.DateTimeField()
+    # Exactly the string that was signed: DRF's DateTimeField would turn "+00:00" into "Z".
+    timestamp = serializers.SerializerMethodField()
     key_id = serializers.CharField(source="key.key_id")
     public_key = serializers.SerializerMethodField()
     signature = serializers.CharField()
 
+    def get_timestamp(self, sth) -> str:
+        return sth.timestamp.isoformat()
+
     def get_public_key(self, sth) -> str:
         return bytes(sth.key.public_key).hex()
+
+
+class TreeSizeInput(serializers.Serializer):
+    tree_size = serializers.IntegerField(min_value=0)
 
 
 class InclusionInput(serializers.Serializer):
@@ -86,9 +104,7 @@ class AuditEventListApi(InstitutionScopedAPIView):
         """Sequenced events of the institution, newest first."""
         filters = AuditEventFilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        events = selectors.audit_events_for_institution(
-            institution=request.institution, filters=filters.validated_data
-        )
+        events = selectors.audit_events_for_institution(institution=request.institution, filters=filters.validated_data)
         paginator = Pagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)
@@ -120,7 +136,11 @@ class TreeHeadAtSizeApi(APIView):
 
     @extend_schema(responses=TreeHeadOutput)
     def get(self, request, tree_size):
-        return Response(TreeHeadOutput(selectors.tree_head_at_size(tree_size=tree_size)).data)
+        """The tree head signed at this size."""
+        # The route takes any string so that "-1" or "ten" get a 400 naming the problem.
+        params = TreeSizeInput(data={"tree_size": tree_size})
+        params.is_valid(raise_exception=True)
+        return Response(TreeHeadOutput(selectors.tree_head_at_size(tree_size=params.validated_data["tree_size"])).data)
 
 
 class InclusionProofApi(APIView):
@@ -135,9 +155,7 @@ class InclusionProofApi(APIView):
         path = selectors.inclusion_proof(sequence=sequence, tree_size=tree_size)
         leaf = selectors.leaf_hash_at(sequence=sequence)
         return Response(
-            InclusionOutput(
-                {"sequence": sequence, "tree_size": tree_size, "leaf_hash": leaf, "audit_path": path}
-            ).data
+            InclusionOutput({"sequence": sequence, "tree_size": tree_size, "leaf_hash": leaf, "audit_path": path}).data
         )
 
 
