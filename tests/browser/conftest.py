@@ -84,7 +84,10 @@ def page(browser):
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(f"{message.text} ({message.location.get('url')})"))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and errors.append(f"{message.text} ({message.location.get('url')})"),
+    )
     page.console_errors = errors  # CSP violations are reported as console errors
     yield page
     context.close()

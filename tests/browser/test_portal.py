@@ -18,7 +18,7 @@ from tests.browser.conftest import axe_violations, chromium_missing_reason, form
 if chromium_missing_reason():
     pytest.skip(chromium_missing_reason(), allow_module_level=True)
 
-from playwright.sync_api import expect  # noqa: E402  (only once Chromium is known to be there)
+from playwright.sync_api import expect  # only once Chromium is known to be there
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +40,11 @@ def page_errors(page) -> list[str]:
     ]
 
 
+def assert_accessible(page):
+    violations = axe_violations(page)
+    assert not violations, f"axe-core on {page.url}:\n{format_violations(violations)}"
+
+
 # --- Logging in ----------------------------------------------------------------------
 
 
@@ -50,9 +55,9 @@ def test_a_civil_servant_logs_in_and_sees_her_dashboard(page, live_server, alice
     assert path_of(page) == "/i/aurelia/"
     expect(page.get_by_role("heading", level=1)).to_have_text("City of Aurelia")
     expect(page.get_by_role("heading", name="Your work queue")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Pages of City of Aurelia").get_by_role("link", name="Members")).to_have_count(
-        0
-    )
+    expect(
+        page.get_by_role("navigation", name="Pages of City of Aurelia").get_by_role("link", name="Members")
+    ).to_have_count(0)
     assert page_errors(page) == []
 
 
@@ -79,11 +84,13 @@ def test_a_council_member_without_totp_is_sent_to_set_it_up(page, live_server, a
     assert path_of(page).startswith(reverse("account_reauthenticate"))
     assert "next=" + reverse("mfa_activate_totp").replace("/", "%2F") in page.url
     expect(page.locator(".messages")).to_contain_text("Your role requires two-factor authentication")
+    assert_accessible(page)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.locator("main").get_by_role("button").first.click()
     page.wait_for_load_state()
     assert path_of(page) == reverse("mfa_activate_totp")
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
+    assert_accessible(page)
 
     # Trying to go around it lands on the same page.
     page.goto(live_server.url + "/i/aurelia/")
@@ -126,11 +133,6 @@ def test_the_language_switch_turns_the_portal_french(page, live_server, bob, ver
 
 
 # --- Accessibility -------------------------------------------------------------------
-
-
-def assert_accessible(page):
-    violations = axe_violations(page)
-    assert not violations, f"axe-core on {page.url}:\n{format_violations(violations)}"
 
 
 def test_public_pages_have_no_serious_accessibility_violations(page, live_server):

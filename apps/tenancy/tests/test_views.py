@@ -77,7 +77,9 @@ def test_members_pages_are_403_for_non_admins_and_change_nothing(client, request
     client.force_login(user)
     before = state()
     assert client.get(url("tenancy:members", aurelia)).status_code == 403
-    assert client.post(url("tenancy:members", aurelia), {"username": user.username, "role": "auditor"}).status_code == 403
+    assert (
+        client.post(url("tenancy:members", aurelia), {"username": user.username, "role": "auditor"}).status_code == 403
+    )
     assert client.get(url("tenancy:member", aurelia, membership_id=membership.pk)).status_code == 403
     assert client.post(url("tenancy:member_revoke", aurelia, membership_id=membership.pk)).status_code == 403
     assert state() == before
@@ -183,7 +185,9 @@ def test_a_panel_shows_once_for_a_person_with_two_matching_roles():
 # --- Members -----------------------------------------------------------------------
 
 
-def test_members_page_lists_people_and_roles_in_bounded_queries(client, ada, alice, bob, aurelia, django_assert_max_num_queries):
+def test_members_page_lists_people_and_roles_in_bounded_queries(
+    client, ada, alice, bob, aurelia, django_assert_max_num_queries
+):
     for n in range(15):
         member(UserFactory(username=f"extra{n}"), aurelia, Role.CITIZEN)
     client.force_login(ada)
@@ -374,7 +378,5 @@ def test_the_500_page_renders_without_a_request_or_database():
 def test_application_errors_are_shown_on_their_template(rf):
     from portal.errors import Conflict
 
-    html = loader.get_template("errors/application_error.html").render(
-        {"error": Conflict("It clashes.")}, rf.get("/")
-    )
+    html = loader.get_template("errors/application_error.html").render({"error": Conflict("It clashes.")}, rf.get("/"))
     assert "It clashes." in html and "conflict" in html and "409" in html

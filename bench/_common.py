@@ -1,0 +1,105 @@
+"""What the audit benchmarks share: their own PostgreSQL database, Django, a clean log."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/civitas_bench"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark database if it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(url: str) -> None:
+    """Configure and start Django on the benchmark database (in this process)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_DEBUG", "true")  # development defaults: no production secrets needed
+    os.environ.setdefault("CIVITAS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    # DEBUG would log every query in memory and time it: not what production pays.
+    settings.DEBUG = False
+    # Each commit asks Celery to run the sequencer, as in production; publish to an
+    # in-process broker so the benchmark neither needs Redis nor fills var/broker.
+    from portal.celery import app as celery_app
+
+    celery_app.conf.broker_url = "memory://"
+    celery_app.conf.task_always_eager = False
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def reset_log() -> None:
+    """An empty log: no events, no tree heads, the head at size 0."""
+    from django.db import connection
+
+    from apps.audit.models import LogHead
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE audit_auditevent, audit_signedtreehead RESTART IDENTITY")
+    LogHead.objects.update_or_create(pk=1, defaults={"tree_size": 0, "compact_range": [], "root_hash": ""})
+
+
+def bench_institution():
+    from apps.tenancy.models import Institution, InstitutionKind
+
+    institution, _ = Institution.objects.get_or_create(
+        slug="bench", defaults={"name": "Benchmark city", "kind": InstitutionKind.MUNICIPALITY}
+    )
+    return institution
+
+
+def machine() -> str:
+    import platform
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, PostgreSQL {pg}"
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
