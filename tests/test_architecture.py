@@ -12,18 +12,20 @@ INSTITUTION_FK_EXCEPTIONS = {
 
 
 def _project_models():
-    return [m for m in apps.get_models() if m.__module__.startswith("apps.") and not m.__name__.startswith("Historical")]
+    return [
+        m for m in apps.get_models() if m.__module__.startswith("apps.") and not m.__name__.startswith("Historical")
+    ]
 
 
 def test_every_institution_owned_model_uses_the_fail_closed_base():
     offenders = []
     for model in _project_models():
         has_institution = any(f.name == "institution" for f in model._meta.fields)
-        if has_institution and model._meta.label not in INSTITUTION_FK_EXCEPTIONS:
-            if not issubclass(model, InstitutionOwned) or not isinstance(
-                model._default_manager, InstitutionScopedManager
-            ):
-                offenders.append(model._meta.label)
+        fail_closed = issubclass(model, InstitutionOwned) and isinstance(
+            model._default_manager, InstitutionScopedManager
+        )
+        if has_institution and model._meta.label not in INSTITUTION_FK_EXCEPTIONS and not fail_closed:
+            offenders.append(model._meta.label)
     assert not offenders, f"Tenant-owned models must subclass InstitutionOwned: {offenders}"
 
 

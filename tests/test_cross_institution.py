@@ -127,7 +127,8 @@ def test_every_route_is_institution_scoped_or_explained():
     unexplained = [
         route
         for route, params, _name in _all_routes()
-        if "institution_slug" not in params and not any(re.search(rx, route.lstrip("^")) for rx in NOT_INSTITUTION_SCOPED)
+        if "institution_slug" not in params
+        and not any(re.search(rx, route.lstrip("^")) for rx in NOT_INSTITUTION_SCOPED)
     ]
     assert not unexplained, (
         "These routes are neither under an institution nor listed in NOT_INSTITUTION_SCOPED "
@@ -189,7 +190,7 @@ def test_api_404s_are_problem_documents_for_token_callers(world, api_client):
 
     _, token = AuthToken.objects.create(user=world.charlie)
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    for route, params, name in _scoped_routes():
+    for route, params, _name in _scoped_routes():
         if not route.startswith("api/"):
             continue
         path = _path_for(route, {p: OBJECT_MAKERS[p](world) for p in params})

@@ -82,7 +82,10 @@ def signing_keys_rewrap(*, actor=None) -> int:
         key.save(update_fields=["encrypted_private_key"])
         count += 1
     audit_append(
-        institution=None, actor=actor, action="identity.key.rewrap", target_type="identity.signingkey",
+        institution=None,
+        actor=actor,
+        action="identity.key.rewrap",
+        target_type="identity.signingkey",
         changes={"keys": count},
     )
     return count

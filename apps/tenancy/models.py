@@ -98,7 +98,7 @@ class InstitutionOwned(models.Model):
 
     objects = InstitutionScopedManager()
     # tenancy: the explicit way across institutions (sequencing, federation, admin).
-    all_institutions = models.Manager()
+    all_institutions = models.Manager()  # noqa: DJ012 (a manager, not a field)
 
     class Meta:
         abstract = True

@@ -42,11 +42,7 @@ def institution_for_member(*, user, slug: str) -> tuple[Institution, set[str]]:
 
 
 def memberships_of_institution(*, institution: Institution) -> QuerySet[Membership]:
-    return (
-        Membership.objects.filter(institution=institution)
-        .select_related("user")
-        .order_by("user__username", "role")
-    )
+    return Membership.objects.filter(institution=institution).select_related("user").order_by("user__username", "role")
 
 
 def membership_get(*, institution: Institution, membership_id: int) -> Membership:

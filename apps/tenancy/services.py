@@ -14,8 +14,9 @@ from portal.errors import Conflict, PermissionDenied, ValidationFailed
 
 
 def institution_did(slug: str) -> str:
-    from django.conf import settings
     from urllib.parse import urlsplit
+
+    from django.conf import settings
 
     host = urlsplit(settings.CIVITAS_NODE_URL).netloc.replace(":", "%3A")
     return f"did:web:{host}:institutions:{slug}"

@@ -106,7 +106,12 @@ def test_logs_are_json_lines():
             "logging.getLogger('django.request').warning('plain %s', 'stdlib')",
         ],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "true", "CIVITAS_LOG_LEVEL": "INFO"},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DJANGO_DEBUG": "true",
+            "CIVITAS_LOG_LEVEL": "INFO",
+        },
         capture_output=True,
         text=True,
         timeout=60,

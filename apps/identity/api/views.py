@@ -85,9 +85,7 @@ class TokenCreateApi(APIView):
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
+        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
         if user is None or not user.is_active:
             raise AuthenticationFailed(_("The user name or password is not correct."))
         if mfa_required(user=user):

@@ -56,7 +56,9 @@ async def test_another_institutions_member_is_refused(aurelia, charlie):
 @pytest.mark.asyncio
 async def test_anonymous_visitors_are_refused(aurelia):
     communicator = WebsocketCommunicator(
-        application, "/ws/i/aurelia/notifications/", headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
+        application,
+        "/ws/i/aurelia/notifications/",
+        headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
     )
     connected, _ = await communicator.connect()
     assert not connected
