@@ -47,7 +47,7 @@ def setup_django(url: str) -> None:
     # in-process broker so the benchmark neither needs Redis nor fills var/broker.
     from portal.celery import app as celery_app
 
-    celery_app.conf.broker_url = "memory://"
+    celery_app.conf.broker_url = "memory://localhost/"
     celery_app.conf.task_always_eager = False
 
 

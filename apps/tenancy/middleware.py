@@ -31,6 +31,7 @@ class InstitutionScopeMiddleware:
         institution, roles = institution_for_member(user=request.user, slug=slug)
         request.institution = institution
         request.institution_roles = roles
-        request.session["institution_slug"] = institution.slug
+        if request.session.get("institution_slug") != institution.slug:
+            request.session["institution_slug"] = institution.slug  # the home page returns here
         activate_institution(institution)
         return None

@@ -129,3 +129,12 @@ def test_an_institution_endpoint_must_declare_its_roles():
 def test_citizens_do_not_see_who_else_belongs(aurelia, bob):
     response = api_as(bob).get(f"/api/v1/institutions/{aurelia.slug}/members/")
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_url_is_a_problem_document(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "not_found"
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")

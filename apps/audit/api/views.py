@@ -13,7 +13,7 @@ What an outsider checks, with nothing but these responses:
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -134,7 +134,10 @@ class TreeHeadLatestApi(APIView):
 class TreeHeadAtSizeApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=TreeHeadOutput)
+    @extend_schema(
+        parameters=[OpenApiParameter("tree_size", int, OpenApiParameter.PATH, description="A size of the log (>= 0).")],
+        responses=TreeHeadOutput,
+    )
     def get(self, request, tree_size):
         """The tree head signed at this size."""
         # The route takes any string so that "-1" or "ten" get a 400 naming the problem.

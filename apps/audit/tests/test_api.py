@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from apps.audit import merkle
 from apps.audit.models import AuditEvent, LogHead, SignedTreeHead
 from apps.audit.services import audit_sequence
-from apps.audit.tests.conftest import record, sign
+from apps.audit.tests.helpers import record, sign
 from apps.identity import keys
 from portal.testing import api_as, member
 

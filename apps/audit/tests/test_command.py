@@ -9,7 +9,7 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent, SignedTreeHead
-from apps.audit.tests.conftest import record
+from apps.audit.tests.helpers import record
 from apps.audit.tests.test_verify import FAR, build_log, rewrite_hashes_from
 
 

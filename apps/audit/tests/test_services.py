@@ -18,7 +18,7 @@ from apps.audit.services import (
     entry_bytes,
     tree_head_message,
 )
-from apps.audit.tests.conftest import record, sequenced_log
+from apps.audit.tests.helpers import record, sequenced_log
 from apps.audit.verify import audit_log_verify
 from apps.identity import keys
 

@@ -7,7 +7,7 @@ import pytest
 from apps.audit import merkle
 from apps.audit.models import AuditEvent, LogHead, SignedTreeHead
 from apps.audit.services import audit_sequence, entry_bytes
-from apps.audit.tests.conftest import record, sign
+from apps.audit.tests.helpers import record, sign
 from apps.audit.verify import Finding, audit_log_verify
 from apps.identity.services import node_signing_key
 
@@ -206,6 +206,14 @@ def test_forged_tree_head_is_found(aurelia):
 
     problems = [str(f) for f in report.findings]
     assert any("invalid signature" in p and f"row id {sth.pk}" in p for p in problems)
+
+
+@pytest.mark.django_db
+def test_garbled_signature_is_a_finding_not_a_crash(aurelia):
+    build_log(aurelia)
+    SignedTreeHead.objects.update(signature="not hex")
+    report = audit_log_verify()
+    assert [f.problem for f in report.findings if "invalid signature" in f.problem]
 
 
 @pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent, LogHead, SignedTreeHead
 from apps.audit.services import audit_sequence
-from apps.audit.tests.conftest import record, sign
+from apps.audit.tests.helpers import record, sign
 from portal.testing import UserFactory, member
 
 LIST = reverse("audit:event-list", kwargs={"institution_slug": "aurelia"})
