@@ -107,3 +107,22 @@ def api_as(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the session, end database sessions left by other threads.
+
+    Websocket tests and the in-thread daphne server run ORM calls on executor threads
+    whose connections the main thread cannot close; PostgreSQL would then refuse to
+    drop the test database."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
