@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
-from apps.audit.services import audit_append, audit_tree_head_sign
+from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
 from apps.notifications.services import notification_send
 from apps.tenancy.models import Membership
 from apps.tenancy.scope import institution_scope
@@ -58,6 +58,7 @@ class SweepWorld:
     membership: Membership
     event: AuditEvent
     notification: object
+    verification: object
 
 
 # URL parameter -> how to get the value of an Aurelia object for it. Later work adds
@@ -68,6 +69,7 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "sequence": lambda w: w.event.sequence,
     "notification_id": lambda w: w.notification.pk,
     "tree_size": lambda w: 1,
+    "verification_id": lambda w: w.verification.pk,
 }
 
 
@@ -120,7 +122,9 @@ def world(db, aurelia, borealis, ada, alice, charlie) -> SweepWorld:
     audit_tree_head_sign(force=True)
     event.refresh_from_db()
     membership = Membership.objects.get(user=alice, institution=aurelia)
-    return SweepWorld(aurelia, borealis, ada, alice, charlie, membership, event, notification)
+    with institution_scope(aurelia):
+        verification = log_verification_request(institution=aurelia, actor=ada)
+    return SweepWorld(aurelia, borealis, ada, alice, charlie, membership, event, notification, verification)
 
 
 def test_every_route_is_institution_scoped_or_explained():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from apps.tenancy.models import InstitutionOwned
 
 
 class ActorType(models.TextChoices):
@@ -80,3 +83,59 @@ class SignedTreeHead(models.Model):
 
     def __str__(self) -> str:
         return f"STH size={self.tree_size} root={self.root_hash[:12]}…"
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    PASSED = "passed", _("Passed: the log is intact")
+    FAILED = "failed", _("Failed: the log was tampered with")
+    ERROR = "error", _("Could not finish")
+
+
+class LogVerification(InstitutionOwned):
+    """An auditor's request to recompute the whole log, run by a worker with progress.
+
+    Findings name positions and row ids only, never another institution's content."""
+
+    TRANSITIONS = {
+        VerificationStatus.QUEUED: {VerificationStatus.RUNNING, VerificationStatus.ERROR},
+        VerificationStatus.RUNNING: {VerificationStatus.PASSED, VerificationStatus.FAILED, VerificationStatus.ERROR},
+    }
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
+    entries_total = models.PositiveBigIntegerField(default=0)
+    entries_checked = models.PositiveBigIntegerField(default=0)
+    tree_heads_checked = models.PositiveIntegerField(default=0)
+    root_hash = models.CharField(max_length=64, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Verification {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {VerificationStatus.PASSED, VerificationStatus.FAILED, VerificationStatus.ERROR}
+
+    @property
+    def percent(self) -> int:
+        if self.is_finished:
+            return 100
+        if not self.entries_total:
+            return 0
+        return min(99, int(100 * self.entries_checked / self.entries_total))
+
+    def transition_to(self, status: str) -> None:
+        """Raises: InvalidTransition."""
+        from portal.errors import InvalidTransition
+
+        if status not in self.TRANSITIONS.get(self.status, set()):
+            raise InvalidTransition(f"A verification that is {self.status} cannot become {status}.")
+        self.status = status

@@ -163,3 +163,23 @@ def audit_event_inclusion(*, event: AuditEvent, tree_head: SignedTreeHead | None
         expected_root=bytes.fromhex(tree_head.root_hash),
     )
     return check
+
+
+def log_verifications_recent(*, institution, limit: int = 10):
+    from apps.audit.models import LogVerification
+
+    return LogVerification.objects.filter(institution=institution).select_related("requested_by")[:limit]
+
+
+def log_verification_get(*, institution, verification_id: int):
+    """Raises: NotFound unless the verification was requested in this institution."""
+    from apps.audit.models import LogVerification
+
+    verification = (
+        LogVerification.objects.filter(institution=institution, pk=verification_id)
+        .select_related("requested_by")
+        .first()
+    )
+    if verification is None:
+        raise NotFound()
+    return verification

@@ -211,3 +211,115 @@ def audit_tree_head_sign(*, force: bool = False) -> SignedTreeHead | None:
             key=key,
             signature=signing_key_sign(key=key, message=message).hex(),
         )
+
+
+# --- Verification of the whole log, requested from the UI or the API ---------------------
+
+
+@transaction.atomic
+def log_verification_request(*, institution, actor):
+    """Queue a full recomputation of the log; an unfinished one is returned instead of a second.
+
+    Raises: PermissionDenied unless the actor reads this institution's audit log."""
+    from apps.audit.models import LogVerification, VerificationStatus
+    from apps.audit.permissions import can_read_audit_log
+    from apps.audit.tasks import log_verification_task
+    from apps.tenancy.selectors import roles_of
+    from portal.errors import PermissionDenied
+
+    if not can_read_audit_log(roles=roles_of(user=actor, institution=institution)):
+        raise PermissionDenied()
+    unfinished = (
+        LogVerification.all_institutions.select_for_update()
+        .filter(institution=institution, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING])
+        .first()
+    )
+    if unfinished is not None:
+        return unfinished
+    verification = LogVerification.all_institutions.create(
+        institution=institution,
+        requested_by=actor,
+        entries_total=AuditEvent.objects.filter(sequence__isnull=False).count(),
+    )
+    audit_append(institution=institution, actor=actor, action="audit.verification.request", target=verification)
+    transaction.on_commit(
+        lambda: log_verification_task.delay(verification_id=verification.pk, institution_id=institution.pk),
+        robust=True,
+    )
+    return verification
+
+
+def log_verification_run(*, verification_id: int):
+    """Run a queued verification, publishing progress as it goes; running it twice does nothing."""
+    from apps.audit.models import LogVerification, VerificationStatus
+    from apps.audit.verify import audit_log_verify
+
+    with transaction.atomic():
+        verification = LogVerification.all_institutions.select_for_update().get(pk=verification_id)
+        if verification.status != VerificationStatus.QUEUED:
+            return verification
+        verification.transition_to(VerificationStatus.RUNNING)
+        verification.started_at = timezone.now()
+        verification.entries_total = AuditEvent.objects.filter(sequence__isnull=False).count()
+        verification.save()
+        audit_append(
+            institution=verification.institution, actor=None, action="audit.verification.start", target=verification
+        )
+    progress = _ProgressWriter(verification)
+    try:
+        report = audit_log_verify(progress=progress, chunk_size=1000)
+    except Exception as exc:  # recorded for the auditor, then re-raised for the worker's log
+        with transaction.atomic():
+            verification.refresh_from_db()
+            verification.transition_to(VerificationStatus.ERROR)
+            verification.findings = [f"{type(exc).__name__}: the verification could not finish"]
+            verification.finished_at = timezone.now()
+            verification.save()
+            audit_append(
+                institution=verification.institution,
+                actor=None,
+                action="audit.verification.error",
+                target=verification,
+            )
+        raise
+    finally:
+        progress.close()
+    with transaction.atomic():
+        verification.refresh_from_db()
+        verification.transition_to(VerificationStatus.PASSED if report.ok else VerificationStatus.FAILED)
+        verification.entries_checked = report.entries
+        verification.tree_heads_checked = report.tree_heads
+        verification.root_hash = report.root_hash
+        verification.findings = [str(finding) for finding in report.findings][:1000]
+        verification.finished_at = timezone.now()
+        verification.save()
+        audit_append(
+            institution=verification.institution,
+            actor=None,
+            action="audit.verification.complete",
+            target=verification,
+            changes={"ok": report.ok, "entries": report.entries, "findings": len(report.findings)},
+        )
+    return verification
+
+
+class _ProgressWriter:
+    """Writes progress through a connection of its own: the verification reads inside a
+    read-only snapshot transaction, and the page polling the progress must see it at once."""
+
+    def __init__(self, verification):
+        from django.db import connections
+
+        self.table = type(verification)._meta.db_table
+        self.pk = verification.pk
+        self.connection = connections.create_connection("default")
+
+    def __call__(self, entries_checked: int) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET entries_checked = %s WHERE id = %s",  # noqa: S608 (table name from the model)
+                [entries_checked, self.pk],
+            )
+
+    def close(self) -> None:
+        self.connection.close()

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from apps.audit import services
+from apps.tenancy.scope import institution_task
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -14,3 +15,9 @@ def audit_sequence_task() -> int:
 def audit_tree_head_sign_task() -> int | None:
     sth = services.audit_tree_head_sign()
     return sth.tree_size if sth else None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+@institution_task
+def log_verification_task(*, verification_id: int, institution_id: int) -> str:
+    return services.log_verification_run(verification_id=verification_id).status

@@ -7,10 +7,10 @@ import json
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from apps.audit import selectors
+from apps.audit import selectors, services
 from apps.audit.forms import AuditEventFilterForm
 from apps.audit.permissions import can_read_audit_log
 from portal.errors import NotFound
@@ -66,3 +66,32 @@ def tree_heads(request: HttpRequest, institution_slug: str) -> HttpResponse:
     return render(
         request, "audit/tree_heads.html", {"rows": rows, "log_size": selectors.log_size(), "limit": TREE_HEADS_SHOWN}
     )
+
+
+@require_GET
+def verification_list(request: HttpRequest, institution_slug: str) -> HttpResponse:
+    _require_audit_reader(request)
+    return render(
+        request,
+        "audit/verification_list.html",
+        {"verifications": selectors.log_verifications_recent(institution=request.institution, limit=20)},
+    )
+
+
+@require_POST
+def verification_start(request: HttpRequest, institution_slug: str) -> HttpResponse:
+    _require_audit_reader(request)
+    verification = services.log_verification_request(institution=request.institution, actor=request.user)
+    return redirect("audit:verification-detail", institution_slug=institution_slug, verification_id=verification.pk)
+
+
+@require_GET
+def verification_detail(request: HttpRequest, institution_slug: str, verification_id: int) -> HttpResponse:
+    _require_audit_reader(request)
+    try:
+        verification = selectors.log_verification_get(institution=request.institution, verification_id=verification_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    # htmx polls for the progress fragment alone; a full page otherwise.
+    template = "audit/_verification_progress.html" if request.htmx else "audit/verification_detail.html"
+    return render(request, template, {"verification": verification})

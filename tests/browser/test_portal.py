@@ -155,9 +155,24 @@ def test_member_pages_have_no_serious_accessibility_violations(page, live_server
     page.get_by_role("button", name="Continue").click()
     page.wait_for_load_state()
 
-    for path in ("/i/aurelia/", "/i/aurelia/members/", "/i/aurelia/notifications/", reverse("mfa_index")):
+    for path in (
+        "/i/aurelia/",
+        "/i/aurelia/members/",
+        "/i/aurelia/notifications/",
+        "/i/aurelia/audit/",
+        "/i/aurelia/audit/tree-heads/",
+        "/i/aurelia/audit/verifications/",
+        reverse("mfa_index"),
+    ):
         page.goto(live_server.url + path)
         assert_accessible(page)
+
+    # Long work: verifying the log shows its progress and its result, accessibly.
+    page.goto(live_server.url + "/i/aurelia/audit/verifications/")
+    page.get_by_role("button", name="Verify the whole log now").click()
+    page.wait_for_load_state()
+    expect(page.locator("#verification-status")).to_have_text("Passed: the log is intact")
+    assert_accessible(page)
 
     # A form with an error is accessible too, and says what went wrong.
     page.goto(live_server.url + "/i/aurelia/members/")

@@ -19,7 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit import selectors
+from apps.audit import selectors, services
 from apps.audit.permissions import AUDIT_READERS
 from apps.audit.services import entry_bytes
 from portal.api import InstitutionScopedAPIView, Pagination
@@ -173,3 +173,42 @@ class ConsistencyProofApi(APIView):
         first, second = params.validated_data["first"], params.validated_data["second"]
         proof = selectors.consistency_proof(first=first, second=second)
         return Response(ConsistencyOutput({"first": first, "second": second, "proof": proof}).data)
+
+
+class LogVerificationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    entries_total = serializers.IntegerField()
+    entries_checked = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    tree_heads_checked = serializers.IntegerField()
+    root_hash = serializers.CharField()
+    findings = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class LogVerificationListApi(InstitutionScopedAPIView):
+    required_roles = AUDIT_READERS
+
+    @extend_schema(responses=LogVerificationOutput(many=True))
+    def get(self, request, institution_slug):
+        """Recent verifications requested in this institution."""
+        verifications = selectors.log_verifications_recent(institution=request.institution, limit=50)
+        return Response(LogVerificationOutput(verifications, many=True).data)
+
+    @extend_schema(request=None, responses={202: LogVerificationOutput})
+    def post(self, request, institution_slug):
+        """Queue a verification of the whole log; poll its URL for progress."""
+        verification = services.log_verification_request(institution=request.institution, actor=request.user)
+        return Response(LogVerificationOutput(verification).data, status=202)
+
+
+class LogVerificationDetailApi(InstitutionScopedAPIView):
+    required_roles = AUDIT_READERS
+
+    @extend_schema(responses=LogVerificationOutput)
+    def get(self, request, institution_slug, verification_id):
+        verification = selectors.log_verification_get(institution=request.institution, verification_id=verification_id)
+        return Response(LogVerificationOutput(verification).data)

@@ -310,5 +310,6 @@ def test_templates_have_no_inline_styles_or_scripts_and_translate_their_text():
         source = path.read_text()
         assert "style=" not in source, path
         assert "<style" not in source, path
-        assert "<script" not in source, path
-        assert "{% load i18n %}" in source, path
+        # Scripts only from static files: the CSP refuses inline ones.
+        assert not re.search(r"<script(?![^>]*\bsrc=)", source), path
+        assert re.search(r"{% load [^%]*\bi18n\b", source), path
