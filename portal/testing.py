@@ -126,3 +126,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+def websocket_headers(user=None) -> list[tuple[bytes, bytes]]:
+    """Headers for a channels WebsocketCommunicator: same origin, and `user`'s session cookie."""
+    from django.conf import settings
+    from django.test import Client
+
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    return headers

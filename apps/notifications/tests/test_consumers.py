@@ -9,30 +9,18 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from apps.notifications.services import notification_send
 from apps.tenancy.scope import institution_scope
 from portal.asgi import application
-
-
-def _headers(user):
-    client = Client()
-    client.force_login(user)
-    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return [
-        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()),
-        (b"origin", b"http://testserver"),
-        (b"host", b"testserver"),
-    ]
+from portal.testing import websocket_headers
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_the_socket_sends_the_fields_the_dashboard_script_reads_and_nothing_of_others(aurelia, bob, alice):
     communicator = WebsocketCommunicator(
-        application, "/ws/i/aurelia/notifications/", headers=await sync_to_async(_headers)(bob)
+        application, "/ws/i/aurelia/notifications/", headers=await sync_to_async(websocket_headers)(bob)
     )
     connected, _ = await communicator.connect()
     assert connected
