@@ -133,10 +133,13 @@ class InstitutionScopedAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        from apps.identity.oauth.binding import oauth_scope_check, oauth_token_bind
         from apps.identity.selectors import mfa_missing
         from apps.tenancy.scope import activate_institution
         from apps.tenancy.selectors import institution_for_member
 
+        # OAuth2 tokens work only on their client's institution (404 elsewhere) and within their scopes.
+        oauth_token_bind(request=request, institution_slug=kwargs["institution_slug"])
         institution, roles = institution_for_member(user=request.user, slug=kwargs["institution_slug"])
         request.institution = institution
         request.institution_roles = roles
@@ -148,6 +151,7 @@ class InstitutionScopedAPIView(APIView):
             ).with_status(403)
         if not roles & self.required_roles:
             raise exceptions.PermissionDenied(_("Your role in this institution does not allow this."))
+        oauth_scope_check(view=self, request=request)
 
     def finalize_response(self, request, response, *args, **kwargs):
         from apps.tenancy.scope import deactivate_institution

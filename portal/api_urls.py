@@ -4,7 +4,10 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("apps.identity.api.urls")),
+    path("", include("apps.identity.oauth.api_urls")),
     path("", include("apps.tenancy.api.urls")),
     path("", include("apps.audit.api.urls")),
     path("", include("apps.notifications.api.urls")),
+    path("", include("apps.federation.api.urls")),
+    path("", include("apps.trust.api.urls")),
 ]

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "oauth2_provider",
     "simple_history",
     "channels",
     "django_htmx",
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "apps.identity",
     "apps.audit",
     "apps.notifications",
+    "apps.trust",
+    "apps.federation",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.identity.oauth.zero_trust.ApiAuthFailureMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -190,7 +194,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.audit.tasks.audit_tree_head_sign_task",
         "schedule": env.float("CIVITAS_AUDIT_TREE_HEAD_SECONDS", default=60.0),
     },
+    "trust-proposals-expire": {
+        "task": "apps.trust.tasks.threshold_proposals_expire_task",
+        "schedule": 300.0,
+    },
+    "federation-outbox-resend": {
+        "task": "apps.federation.tasks.outbox_resend_pending_task",
+        "schedule": env.float("CIVITAS_FEDERATION_RESEND_SECONDS", default=30.0),
+    },
 }
+# Deliveries to the public federation inbox per client address (the signature is the authentication).
+CIVITAS_FEDERATION_INBOX_RATE = env.str("CIVITAS_FEDERATION_INBOX_RATE", default="600/min")
 
 # --- Accounts ------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.User"
@@ -236,6 +250,7 @@ if env.str("CIVITAS_EMAIL_URL", default=""):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
+        "apps.identity.oauth.authentication.InstitutionBoundOAuth2Authentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -250,6 +265,8 @@ REST_FRAMEWORK = {
         "anon": env.str("CIVITAS_API_ANON_RATE", default="60/min"),
         "user": env.str("CIVITAS_API_USER_RATE", default="1200/min"),
         "token": env.str("CIVITAS_API_TOKEN_RATE", default="10/min"),
+        # Failed authentications and refusals per client address, on the API and /o/ (zero trust).
+        "auth_failed": env.str("CIVITAS_API_AUTH_FAILED_RATE", default="30/min"),
     },
     "EXCEPTION_HANDLER": "portal.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -262,6 +279,72 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.int("CIVITAS_API_TOKEN_HOURS", default=10)),
     "AUTO_REFRESH": False,
 }
+
+
+# --- OAuth2 / OpenID Connect provider (django-oauth-toolkit) -------------------------
+def _oidc_rsa_private_key() -> str:
+    """The RS256 key signing ID tokens: from the environment, or (development and tests)
+    generated once into var/ and reused, so ID tokens stay verifiable across restarts."""
+    pem = env.str("CIVITAS_OIDC_RSA_PRIVATE_KEY", default="", multiline=True)
+    if pem or not (DEBUG or TESTING):
+        return pem
+    path = VAR_DIR / "oidc-rsa-private-key.pem"
+    if not path.exists():
+        import os
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        data = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+    return path.read_text()
+
+
+# Not swapped (integrator clients are a side table); named because our migration refers to it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+_OIDC_RSA_PRIVATE_KEY = _oidc_rsa_private_key()
+OAUTH2_PROVIDER = {
+    # Without a key (production without CIVITAS_OIDC_RSA_PRIVATE_KEY) OAuth2 API tokens still
+    # work; sign-in with OpenID Connect (ID tokens, userinfo, discovery) is off.
+    "OIDC_ENABLED": bool(_OIDC_RSA_PRIVATE_KEY),
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_RSA_PRIVATE_KEY,
+    # Empty: the issuer is this node's address as the request names it (ALLOWED_HOSTS guards it).
+    "OIDC_ISS_ENDPOINT": env.str("CIVITAS_OIDC_ISSUER", default=""),
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+    "OAUTH2_VALIDATOR_CLASS": "apps.identity.oauth.validators.CivitasOAuth2Validator",
+    "SCOPES_BACKEND_CLASS": "apps.identity.oauth.scopes.CivitasScopes",
+    "SCOPES": {"openid": "OpenID Connect"},  # the real catalogue is CivitasScopes
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("CIVITAS_OAUTH_ACCESS_TOKEN_SECONDS", default=600),
+    "ID_TOKEN_EXPIRE_SECONDS": env.int("CIVITAS_OAUTH_ACCESS_TOKEN_SECONDS", default=600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("CIVITAS_OAUTH_REFRESH_TOKEN_SECONDS", default=8 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],  # http only for loopback, checked on registration
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # only a checksum of each token is stored
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # never in the query string
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,  # RFC 9207 `iss` in the authorization response
+    "REQUEST_APPROVAL_PROMPT": "force",
+}
+# DOT warns that http redirect URIs are allowed: registration accepts http only for loopback
+# addresses (native apps, RFC 8252 §7.3), see apps/identity/oauth/services.py.
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Civitas API",
     "DESCRIPTION": "The REST API of a Civitas node. Errors are RFC 9457 problem+json documents.",

@@ -5,6 +5,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.identity import views as identity_views
+from apps.identity.oauth.urls import integrator_urlpatterns
+from apps.identity.oauth.urls import provider_urlpatterns as oauth_provider_urlpatterns
 from apps.tenancy import views as tenancy_views
 from portal import health, views
 
@@ -29,6 +32,14 @@ urlpatterns = [
     path("i/<slug:institution_slug>/", include("apps.tenancy.urls")),
     path("i/<slug:institution_slug>/audit/", include("apps.audit.urls")),
     path("i/<slug:institution_slug>/notifications/", include("apps.notifications.urls")),
+    path("i/<slug:institution_slug>/federation/", include("apps.federation.urls")),
+    path("i/<slug:institution_slug>/trust/", include("apps.trust.urls")),
+    path("i/<slug:institution_slug>/credentials/", include("apps.identity.institution_urls")),
+    path(".well-known/did.json", identity_views.node_did_document, name="node-did"),
+    path("institutions/<slug:slug>/did.json", identity_views.institution_did_document, name="institution-did"),
+    path("credentials/", include("apps.identity.urls")),
+    path("i/<slug:institution_slug>/integrators/", include(integrator_urlpatterns)),
+    path("", include(oauth_provider_urlpatterns)),  # /o/… and /.well-known/ of the OAuth2/OIDC provider
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

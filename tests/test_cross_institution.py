@@ -23,9 +23,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
+from apps.federation.tests import sweep as federation_sweep
+from apps.identity.tests.sweep import sweep_credential
 from apps.notifications.services import notification_send
 from apps.tenancy.models import Membership
 from apps.tenancy.scope import institution_scope
+from apps.trust.tests.factories import sweep_proposal
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 
@@ -42,9 +45,18 @@ NOT_INSTITUTION_SCOPED: dict[str, str] = {
     r"^api/v1/auth/": "API token issue and revoke for the caller",
     r"^api/v1/institutions/$": "lists only the caller's own institutions",
     r"^api/v1/audit/": "signed tree heads and proofs: hashes only, public by design",
+    r"^api/v1/federation/inbox$": "peers deliver signed envelopes: the signature is the authentication and "
+    "the recipient institution comes from the verified envelope; it answers only accepted or why not",
     r"^static/|^media/": "static files",
     r"^\.well-known/": "public discovery documents",
     r"^__debug__/": "development tooling",
+    r"^institutions/[^/]+/did\.json$": "institutions' public DID documents (did:web): public keys only",
+    r"^credentials/verify/$|^api/v1/credentials/verify$": "public credential verifier: checks what is posted; "
+    "?id= shows one credential by its unguessable id, the capability its holder's QR code carries",
+    r"^credentials/status/": "published Bitstring Status Lists: public by design (W3C), bits only",
+    r"^api/v1/trust/verify/$": "re-checks the posted export of a threshold proposal; reads no database",
+    r"^o/": "OAuth2/OIDC provider endpoints: the client's own tokens; tokens are bound to one institution "
+    "(apps/identity/tests/test_oauth*.py proves another institution's routes answer 404)",
 }
 
 
@@ -70,7 +82,30 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "notification_id": lambda w: w.notification.pk,
     "tree_size": lambda w: 1,
     "verification_id": lambda w: w.verification.pk,
+    "outbox_envelope_id": lambda w: federation_sweep.outbox_envelope(w).envelope_id,
+    "inbox_envelope_id": lambda w: federation_sweep.inbox_envelope(w).envelope_id,
+    "proposal_id": lambda w: sweep_proposal(w).pk,
+    "integrator_id": lambda w: _aurelia_integrator(w).pk,
+    "credential_id": lambda w: sweep_credential(w).uuid,
 }
+
+
+def _aurelia_integrator(world: SweepWorld):
+    """An integrator client of Aurelia, made once per world."""
+    if "integrator" not in world.__dict__:
+        from apps.identity.oauth.services import integrator_client_create
+
+        with institution_scope(world.aurelia):
+            world.__dict__["integrator"] = integrator_client_create(
+                institution=world.aurelia,
+                actor=world.ada,
+                name="Sweep client",
+                client_type="confidential",
+                grant_type="client-credentials",
+                redirect_uris=[],
+                scopes=["tenancy:read"],
+            ).client
+    return world.__dict__["integrator"]
 
 
 def _walk(patterns, prefix="", converters=None):

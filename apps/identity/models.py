@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from apps.tenancy.models import InstitutionOwned
 
 
 class User(AbstractUser):
@@ -62,3 +65,98 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_type}:{self.owner_id or '-'} {self.key_id} ({self.status})"
+
+
+# --- Verifiable credentials (W3C VC Data Model 2.0) -----------------------------------
+
+# Bitstring Status List: at least 16 KB of bits (131,072 entries) per list, for herd privacy.
+STATUS_LIST_BITS = 131_072
+
+
+class StatusPurpose(models.TextChoices):
+    REVOCATION = "revocation", _("Revocation")
+    SUSPENSION = "suspension", _("Suspension")
+
+
+class CredentialStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    REVOKED = "revoked", _("Revoked")
+
+
+class StatusList(InstitutionOwned):
+    """One Bitstring Status List of an institution: bit i set means entry i has the purpose's status."""
+
+    purpose = models.CharField(max_length=20, choices=StatusPurpose.choices)
+    number = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(default=STATUS_LIST_BITS)
+    bits = models.BinaryField()
+    next_index = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "purpose", "number"], name="statuslist_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.list_id
+
+    @property
+    def list_id(self) -> str:
+        """The list's name in its public URL: `revocation-1`."""
+        return f"{self.purpose}-{self.number}"
+
+    def bit(self, index: int) -> bool:
+        return bool(bytes(self.bits)[index // 8] & (0x80 >> (index % 8)))
+
+
+class Credential(InstitutionOwned):
+    """A verifiable credential an institution issued; `document` is the signed credential as issued."""
+
+    # Allowed status changes; revocation is final.
+    TRANSITIONS = {
+        CredentialStatus.ACTIVE: {CredentialStatus.SUSPENDED, CredentialStatus.REVOKED},
+        CredentialStatus.SUSPENDED: {CredentialStatus.ACTIVE, CredentialStatus.REVOKED},
+        CredentialStatus.REVOKED: set(),
+    }
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    types = models.JSONField(default=list)
+    subject_id = models.CharField(max_length=300, blank=True)
+    issuer_did = models.CharField(max_length=300)
+    key_id = models.CharField(max_length=100)
+    document = models.JSONField()
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE)
+    revocation_list = models.ForeignKey(StatusList, on_delete=models.PROTECT, related_name="+")
+    revocation_index = models.PositiveIntegerField()
+    suspension_list = models.ForeignKey(StatusList, on_delete=models.PROTECT, related_name="+")
+    suspension_index = models.PositiveIntegerField()
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["institution", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.types)} {self.uuid}"
+
+    def transition_to(self, status: str) -> None:
+        """Raises: InvalidTransition when the change is not allowed from the current status."""
+        from portal.errors import InvalidTransition
+
+        if status not in self.TRANSITIONS[CredentialStatus(self.status)]:
+            raise InvalidTransition(
+                _("A %(current)s credential cannot become %(new)s.")
+                % {"current": CredentialStatus(self.status).label, "new": CredentialStatus(status).label}
+            )
+        self.status = status
+
+
+# Integrator clients (OAuth2/OIDC) live in their own module; imported here so Django registers them.
+from apps.identity.oauth.models import IntegratorClient  # noqa: E402, F401

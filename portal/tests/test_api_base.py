@@ -72,7 +72,9 @@ def test_a_non_admin_cannot_grant_and_nothing_changes(aurelia, alice, bob):
     )
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
-    assert (Membership.objects.count(), AuditEvent.objects.count()) == before
+    # Zero trust: the refusal itself is audited (identity.api_forbidden); nothing else changed.
+    assert (Membership.objects.count(), AuditEvent.objects.exclude(action="identity.api_forbidden").count()) == before
+    assert AuditEvent.objects.filter(action="identity.api_forbidden").count() == 1
 
 
 @pytest.mark.django_db

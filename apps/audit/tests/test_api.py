@@ -94,6 +94,10 @@ def test_members_without_an_audit_role_get_403_and_nothing_changes(log, persona,
     before = log_state()
     assert_problem(api_as(user).get(events_url()), 403, "permission_denied")
     assert_problem(api_as(user).get(event_url(log[0].sequence)), 403, "permission_denied")
+    # Zero trust: each refusal is itself audited (identity.api_forbidden); nothing else changed.
+    refusals = AuditEvent.objects.filter(action="identity.api_forbidden")
+    assert refusals.count() == 2
+    refusals.delete()
     assert log_state() == before
 
 

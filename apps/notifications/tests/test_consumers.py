@@ -22,7 +22,7 @@ async def test_the_socket_sends_the_fields_the_dashboard_script_reads_and_nothin
     communicator = WebsocketCommunicator(
         application, "/ws/i/aurelia/notifications/", headers=await sync_to_async(websocket_headers)(bob)
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
 
     def send():

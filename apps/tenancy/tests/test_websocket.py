@@ -15,7 +15,7 @@ from portal.testing import websocket_headers
 async def test_a_member_receives_their_notifications_live(aurelia, ada):
     headers = await sync_to_async(websocket_headers)(ada)
     communicator = WebsocketCommunicator(application, "/ws/i/aurelia/notifications/", headers=headers)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
 
     def send():
@@ -33,7 +33,7 @@ async def test_a_member_receives_their_notifications_live(aurelia, ada):
 async def test_another_institutions_member_is_refused(aurelia, charlie):
     headers = await sync_to_async(websocket_headers)(charlie)
     communicator = WebsocketCommunicator(application, "/ws/i/aurelia/notifications/", headers=headers)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert not connected
 
 
@@ -43,5 +43,5 @@ async def test_anonymous_visitors_are_refused(aurelia):
     communicator = WebsocketCommunicator(
         application, "/ws/i/aurelia/notifications/", headers=await sync_to_async(websocket_headers)()
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert not connected
