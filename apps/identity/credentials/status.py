@@ -139,7 +139,6 @@ def _local_list(url: str) -> StatusList | None:
 
 def _remote_list(url: str, *, purpose: str, issuer: str) -> bytes:
     from apps.identity.credentials.verify import verify_credential
-
     from apps.identity.did import DidResolutionError, require_public_https
 
     try:

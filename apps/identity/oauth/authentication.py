@@ -21,3 +21,6 @@ class InstitutionBoundOAuth2Authentication(OAuth2Authentication):
         if not isinstance(view, InstitutionScopedAPIView):
             return None
         return super().authenticate(request)
+
+
+from apps.identity.oauth import schema  # noqa: E402, F401  (registers the OpenAPI extension)

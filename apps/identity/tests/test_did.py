@@ -96,6 +96,7 @@ def public_dns():
         yield
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1"])
 def test_did_web_never_fetches_inside_our_network(address):
     family = 10 if ":" in address else 2

@@ -387,3 +387,42 @@ def test_a_refresh_token_rotates_and_is_bound_like_the_access_token(client, aure
         HTTP_AUTHORIZATION=auth,
     )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_a_public_client_proves_itself_with_pkce_alone(client, aurelia, ada, alice):
+    from apps.identity.oauth.services import integrator_client_create
+    from apps.tenancy.scope import institution_scope
+
+    with institution_scope(aurelia):
+        issued = integrator_client_create(
+            institution=aurelia,
+            actor=ada,
+            name="Mobile app",
+            client_type="public",
+            grant_type="authorization-code",
+            redirect_uris=[LOOPBACK_CALLBACK],
+            scopes=["openid", "profile", "tenancy:read"],
+        )
+    assert issued.client_secret == ""
+    verifier, challenge = pkce_pair()
+    client.force_login(alice)
+    code = parse_qs(urlsplit(consent(client, issued, challenge)["Location"]).query)["code"][0]
+    client.logout()
+    token_request = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": LOOPBACK_CALLBACK,
+        "client_id": issued.client.application.client_id,
+    }
+
+    wrong = client.post("/o/token/", {**token_request, "code_verifier": pkce_pair()[0]})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+
+    verifier, challenge = pkce_pair()
+    client.force_login(alice)
+    code = parse_qs(urlsplit(consent(client, issued, challenge)["Location"]).query)["code"][0]
+    client.logout()
+    response = client.post("/o/token/", {**token_request, "code": code, "code_verifier": verifier})
+    assert response.status_code == 200, response.content
+    token = response.json()["access_token"]
+    assert client.get(f"/api/v1/institutions/{aurelia.slug}/", **bearer(token)).status_code == 200
