@@ -18,7 +18,9 @@ The signature is a JWS (RFC 7515) with `alg` EdDSA (Ed25519, RFC 8037) and a det
 payload (RFC 7515 appendix F): the payload is the RFC 8785 canonical JSON of every
 member except `body` and `signature`. The body is bound through `body_digest`, so a
 verifier can check the signature without the body, and the audit log records the digest
-only. The header's `kid` is the sender's DID URL, `<sender DID>#<key id>`.
+only. The header's `kid` is the DID URL of the verification method as the sender's DID
+document publishes it, `<sender DID>#<Multikey>` (`apps/identity/did.py`), so any node
+that resolves the DID finds the key.
 
 Nothing here touches the database; key resolution is in `resolver.py`.
 """
@@ -83,7 +85,7 @@ class ParsedEnvelope:
 
     @property
     def key_id(self) -> str:
-        """The part of `kid` after the sender's DID and '#'."""
+        """The fragment of `kid`: the verification method within the sender's DID document."""
         return self.kid.split("#", 1)[1]
 
 

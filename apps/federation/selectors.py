@@ -29,12 +29,18 @@ class Verification:
 
 
 def envelope_verify(parsed: envelopes.ParsedEnvelope) -> Verification:
-    """Resolve the sender's key from its DID, then check the signature and the body digest."""
-    public_key = resolve_verification_key(parsed.sender, parsed.key_id)
-    if public_key is None:
+    """Resolve the sender's key from its DID document, check it was not retired before the envelope's
+    time, then check the signature and the body digest."""
+    key = resolve_verification_key(parsed.sender, parsed.key_id)
+    if key is None:
         return Verification(False, "unknown_sender", _("The sender's DID or key cannot be resolved."), parsed.kid)
+    if not key.valid_at(parsed.time):
+        # The envelope says it was signed after the sender retired this key: a stolen retired key cannot sign.
+        return Verification(
+            False, "key_revoked", _("The signing key was retired before this envelope was signed."), parsed.kid
+        )
     signed = envelopes.signing_input(protected_b64=parsed.protected_b64, document=parsed.document)
-    if not keys.verify(public_key, parsed.signature, signed):
+    if not keys.verify(key.public_key, parsed.signature, signed):
         return Verification(False, "invalid_signature", _("The signature does not match the envelope."), parsed.kid)
     try:
         digest = envelopes.body_digest(parsed.body)

@@ -38,6 +38,7 @@ from apps.federation.models import (
 from apps.federation.registry import handler_for
 from apps.federation.resolver import local_institution_for_did
 from apps.federation.selectors import envelope_verify
+from apps.identity.did import multikey_encode
 from apps.identity.models import KeyOwnerType, KeyStatus, SigningKey
 from apps.identity.services import signing_key_create, signing_key_sign
 from apps.tenancy.models import Institution, Role
@@ -126,7 +127,8 @@ def _institution_signing_key(*, institution: Institution, actor: Any) -> Signing
 
 
 def _sign(*, document: dict[str, Any], key: SigningKey) -> dict[str, Any]:
-    protected_b64 = envelopes.protected_header(kid=f"{document['sender']}#{key.key_id}")
+    # The kid is the verification method's id in the sender's DID document (did.py): its Multikey.
+    protected_b64 = envelopes.protected_header(kid=f"{document['sender']}#{multikey_encode(bytes(key.public_key))}")
     signed_bytes = envelopes.signing_input(protected_b64=protected_b64, document=document)
     signature = signing_key_sign(key=key, message=signed_bytes)
     return {**document, "signature": f"{protected_b64}..{envelopes.b64url(signature)}"}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.identity import keys
 from apps.identity.models import KeyOwnerType, KeyStatus, SigningKey
+from portal.errors import InvalidTransition, NotFound, PermissionDenied
 
 
 @transaction.atomic
@@ -58,14 +60,55 @@ def signing_key_sign(*, key: SigningKey, message: bytes) -> bytes:
 
 @transaction.atomic
 def signing_key_retire(*, key: SigningKey, actor=None, institution=None) -> SigningKey:
-    """Stop signing with a key; what it signed still verifies."""
+    """Stop signing with a key; what it signed still verifies.
+
+    Raises: InvalidTransition when the key is already retired (its revocation time stays)."""
     from apps.audit.services import audit_append
 
+    current = SigningKey.objects.select_for_update().only("status").get(pk=key.pk)
+    if current.status == KeyStatus.RETIRED:
+        raise InvalidTransition(_("This key is already retired."))
     key.status = KeyStatus.RETIRED
     key.retired_at = timezone.now()
     key.save(update_fields=["status", "retired_at"])
-    audit_append(institution=institution, actor=actor, action="identity.key.retire", target=key)
+    audit_append(
+        institution=institution,
+        actor=actor,
+        action="identity.key.retire",
+        target=key,
+        changes={"key_id": key.key_id, "owner": f"{key.owner_type}:{key.owner_id}"},
+    )
     return key
+
+
+def _require_institution_admin(*, institution, actor) -> None:
+    from apps.tenancy.models import Role
+    from apps.tenancy.selectors import roles_of
+
+    if actor is None or Role.INSTITUTION_ADMIN not in roles_of(user=actor, institution=institution):
+        raise PermissionDenied(_("Only an institution administrator can manage the institution's keys."))
+
+
+@transaction.atomic
+def institution_key_rotate(*, institution, actor) -> SigningKey:
+    """Give an institution a new active key; the one it replaces is retired and stays in its DID document.
+
+    Raises: PermissionDenied unless the actor administers the institution."""
+    _require_institution_admin(institution=institution, actor=actor)
+    return signing_key_create(
+        owner_type=KeyOwnerType.INSTITUTION, owner_id=str(institution.pk), actor=actor, institution=institution
+    )
+
+
+@transaction.atomic
+def institution_key_retire(*, institution, key: SigningKey, actor) -> SigningKey:
+    """Retire an institution's key without a successor (a key suspected lost); the next signature makes a new one.
+
+    Raises: PermissionDenied, NotFound (not this institution's key), InvalidTransition (already retired)."""
+    _require_institution_admin(institution=institution, actor=actor)
+    if key.owner_type != KeyOwnerType.INSTITUTION or key.owner_id != str(institution.pk):
+        raise NotFound()
+    return signing_key_retire(key=key, actor=actor, institution=institution)
 
 
 @transaction.atomic

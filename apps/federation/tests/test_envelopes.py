@@ -29,9 +29,20 @@ def test_a_signed_envelope_parses_and_verifies(aurelia, borealis):
     document = signed_document(sender=aurelia, recipient_did=borealis.did)
     parsed = envelopes.parse(raw(document))
     assert parsed.sender == aurelia.did and parsed.recipient == borealis.did
-    assert parsed.kid.startswith(aurelia.did + "#ed25519:")
     assert parsed.protected == {"alg": "EdDSA", "kid": parsed.kid, "typ": envelopes.JWS_TYP}
     assert envelope_verify(parsed).valid
+
+
+@pytest.mark.django_db
+def test_the_kid_is_the_verification_method_the_sender_did_document_publishes(client, aurelia, borealis):
+    """A remote node resolving the sender's DID finds the kid among the document's keys, as is."""
+    document = signed_document(sender=aurelia, recipient_did=borealis.did)
+    parsed = envelopes.parse(raw(document))
+    published = client.get(f"/institutions/{aurelia.slug}/did.json").json()
+    active = [m for m in published["verificationMethod"] if "revoked" not in m]
+    assert [m["id"] for m in active] == [parsed.kid]
+    assert parsed.kid == f"{aurelia.did}#{active[0]['publicKeyMultibase']}"
+    assert parsed.kid in published["assertionMethod"]
 
 
 @pytest.mark.django_db
@@ -39,7 +50,7 @@ def test_the_signature_is_a_standard_detached_jws(aurelia, borealis):
     """Any JOSE library verifies it: jwcrypto, given the payload the receiver rebuilds."""
     document = signed_document(sender=aurelia, recipient_did=borealis.did)
     parsed = envelopes.parse(raw(document))
-    public = resolve_verification_key(aurelia.did, parsed.key_id)
+    public = resolve_verification_key(aurelia.did, parsed.key_id).public_key
     key = jwk.JWK(kty="OKP", crv="Ed25519", x=envelopes.b64url(public))
     payload = rfc8785.dumps({name: document[name] for name in envelopes.SIGNED_MEMBERS})
     token = jws.JWS()

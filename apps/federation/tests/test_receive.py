@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -10,6 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.federation.models import InboxEnvelope, OutboxEnvelope, OutboxStatus
 from apps.federation.services import envelope_receive, envelope_send
 from apps.federation.tests.helpers import raw, signed_document
+from apps.identity.did import DidResolutionError
 from apps.identity.models import SigningKey
 from apps.identity.services import signing_key_create
 from apps.notifications.models import Notification
@@ -160,7 +162,10 @@ def test_an_unknown_sender_did_is_rejected(client, borealis):
     stranger = InstitutionFactory(slug="stranger", did="did:web:elsewhere.example:institutions:stranger")
     document = signed_document(sender=stranger, recipient_did=borealis.did)
     type(stranger).objects.filter(pk=stranger.pk).update(did="did:web:testserver:institutions:stranger")
-    _assert_rejected(client, raw(document), status=403, code="unknown_sender")
+    unreachable = DidResolutionError("elsewhere.example could not be reached.")
+    with mock.patch("apps.identity.did._fetch_did_web", side_effect=unreachable) as fetch:
+        _assert_rejected(client, raw(document), status=403, code="unknown_sender")
+    fetch.assert_called_once_with(stranger.did)  # not on this node any more: looked up over HTTPS
 
 
 @pytest.mark.django_db
