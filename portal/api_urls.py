@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("apps.identity.api.urls")),
+    path("", include("apps.identity.api.wallet_urls")),
     path("", include("apps.identity.oauth.api_urls")),
     path("", include("apps.tenancy.api.urls")),
     path("", include("apps.audit.api.urls")),

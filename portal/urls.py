@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.identity import views as identity_views
 from apps.identity.oauth.urls import integrator_urlpatterns
 from apps.identity.oauth.urls import provider_urlpatterns as oauth_provider_urlpatterns
+from apps.identity.residence.urls import queue_urlpatterns as residence_queue_urlpatterns
 from apps.tenancy import views as tenancy_views
 from portal import health, views
 
@@ -35,6 +36,10 @@ urlpatterns = [
     path("i/<slug:institution_slug>/federation/", include("apps.federation.urls")),
     path("i/<slug:institution_slug>/trust/", include("apps.trust.urls")),
     path("i/<slug:institution_slug>/credentials/", include("apps.identity.institution_urls")),
+    path("i/<slug:institution_slug>/residence/", include(residence_queue_urlpatterns)),
+    path("residence/", include("apps.identity.residence.urls")),
+    path("wallet/", include("apps.identity.wallet_urls")),
+    path("i/<slug:institution_slug>/keys/", include("apps.identity.key_urls")),
     path(".well-known/did.json", identity_views.node_did_document, name="node-did"),
     path("institutions/<slug:slug>/did.json", identity_views.institution_did_document, name="institution-did"),
     path("credentials/", include("apps.identity.urls")),

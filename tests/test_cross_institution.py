@@ -24,7 +24,8 @@ from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
 from apps.federation.tests import sweep as federation_sweep
-from apps.identity.tests.sweep import sweep_credential
+from apps.identity.tests.sweep import sweep_credential, sweep_signing_key
+from apps.identity.tests.sweep_residence import sweep_residence_request
 from apps.notifications.services import notification_send
 from apps.tenancy.models import Membership
 from apps.tenancy.scope import institution_scope
@@ -55,6 +56,11 @@ NOT_INSTITUTION_SCOPED: dict[str, str] = {
     "?id= shows one credential by its unguessable id, the capability its holder's QR code carries",
     r"^credentials/status/": "published Bitstring Status Lists: public by design (W3C), bits only",
     r"^api/v1/trust/verify/$": "re-checks the posted export of a threshold proposal; reads no database",
+    r"^residence/apply/$": "the applicant is not yet a member; the request is created in the chosen "
+    "municipality's scope by the service",
+    r"^residence/$|^residence/<int:request_id>/withdraw/$": "the signed-in applicant's own residence requests "
+    "(selected by applicant; anyone else's id is 404)",
+    r"^wallet/|^api/v1/wallet/": "only the signed-in person's own credentials",
     r"^o/": "OAuth2/OIDC provider endpoints: the client's own tokens; tokens are bound to one institution "
     "(apps/identity/tests/test_oauth*.py proves another institution's routes answer 404)",
 }
@@ -87,6 +93,8 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "proposal_id": lambda w: sweep_proposal(w).pk,
     "integrator_id": lambda w: _aurelia_integrator(w).pk,
     "credential_id": lambda w: sweep_credential(w).uuid,
+    "residence_request_id": lambda w: sweep_residence_request(w).pk,
+    "signing_key_id": lambda w: sweep_signing_key(w).pk,
 }
 
 

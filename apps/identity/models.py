@@ -160,3 +160,96 @@ class Credential(InstitutionOwned):
 
 # Integrator clients (OAuth2/OIDC) live in their own module; imported here so Django registers them.
 from apps.identity.oauth.models import IntegratorClient  # noqa: E402, F401
+
+# --- Residence and the wallet (a citizen proves residence; the wallet holds and presents) ----
+
+
+class ResidenceRequestStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class ResidenceRequest(InstitutionOwned):
+    """A person asks a municipality to confirm where they live; approval issues a ResidenceCredential."""
+
+    # Only a submitted request is decided or withdrawn; every decision is final.
+    TRANSITIONS = {
+        ResidenceRequestStatus.SUBMITTED: {
+            ResidenceRequestStatus.APPROVED,
+            ResidenceRequestStatus.REJECTED,
+            ResidenceRequestStatus.WITHDRAWN,
+        },
+        ResidenceRequestStatus.APPROVED: set(),
+        ResidenceRequestStatus.REJECTED: set(),
+        ResidenceRequestStatus.WITHDRAWN: set(),
+    }
+
+    applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    address_line1 = models.CharField(_("address"), max_length=200)
+    address_line2 = models.CharField(_("address, second line"), max_length=200, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=20)
+    city = models.CharField(_("town or city"), max_length=100)
+    # The file's name in the default storage (under MEDIA_ROOT, random); served only by the civil
+    # servants' view. A path, not a FileField: rows are hashed into the audit log as plain JSON.
+    document_path = models.CharField(max_length=200, blank=True)
+    document_name = models.CharField(max_length=200, blank=True)
+    document_content_type = models.CharField(max_length=50, blank=True)
+    status = models.CharField(
+        max_length=20, choices=ResidenceRequestStatus.choices, default=ResidenceRequestStatus.SUBMITTED
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["institution", "status", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "applicant"],
+                condition=models.Q(status="submitted"),
+                name="residencerequest_one_open_per_applicant",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.applicant} · {self.postcode} {self.city} ({self.status})"
+
+    def transition_to(self, status: str) -> None:
+        """Raises: InvalidTransition when the change is not allowed from the current status."""
+        from portal.errors import InvalidTransition
+
+        if status not in self.TRANSITIONS[ResidenceRequestStatus(self.status)]:
+            raise InvalidTransition(
+                _("A %(current)s request cannot become %(new)s.")
+                % {
+                    "current": ResidenceRequestStatus(self.status).label,
+                    "new": ResidenceRequestStatus(status).label,
+                }
+            )
+        self.status = status
+
+
+class Presentation(models.Model):
+    """A verifiable presentation a person made from their wallet, for one verifier's challenge.
+
+    Not institution-owned: it is the holder's, whichever institution issued the credential."""
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="+")
+    challenge = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True)
+    document = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["holder", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.holder} · {self.uuid}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.identity.api import credentials, views
+from apps.identity.api import credentials, keys, views
 
 urlpatterns = [
     path("me/", views.MeApi.as_view(), name="api-me"),
@@ -32,4 +32,6 @@ urlpatterns = [
         credentials.CredentialReinstateApi.as_view(),
         name="api-credential-reinstate",
     ),
+    path("institutions/<slug:institution_slug>/keys/", keys.KeyListApi.as_view(), name="api-keys"),
+    path("institutions/<slug:institution_slug>/keys/rotate/", keys.KeyRotateApi.as_view(), name="api-keys-rotate"),
 ]
