@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from apps.identity import did as dids
 from apps.identity import selectors, services
-from apps.identity.key_views import key_row
+from apps.identity.institution_keys.views import key_row
 from apps.tenancy.models import Role
 from portal.api import InstitutionScopedAPIView, created
 

@@ -8,7 +8,7 @@ managed per institution), no device flow, no dynamic registration.
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from apps.identity import oauth_views
+from apps.identity.oauth import views as oauth_views
 
 provider_urlpatterns = (
     [

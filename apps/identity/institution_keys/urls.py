@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.identity import key_views
+from apps.identity.institution_keys import views as key_views
 
 app_name = "keys"
 

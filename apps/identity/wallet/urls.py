@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.identity import wallet_views
+from apps.identity.wallet import views as wallet_views
 
 app_name = "wallet"
 
