@@ -13,6 +13,7 @@ step first looks for what it would make, so a second run writes nothing.
 
 from __future__ import annotations
 
+from django.conf import settings
 from oauth2_provider.models import Application
 
 from apps.identity.models import ResidenceRequestStatus
@@ -81,12 +82,12 @@ def _integrator_client(*, federation, stdout) -> None:
         stdout.write(f"  client secret: {secret}   (shown this once: it is stored hashed)")
         stdout.write(
             f"  token:         curl -u '{client_id}:{secret}' -d grant_type=client_credentials "
-            f"-d scope=tenancy:read http://127.0.0.1:8000/o/token/"
+            f"-d scope=tenancy:read {settings.CIVITAS_NODE_URL.rstrip('/')}/o/token/"
         )
     else:
         stdout.write("  client secret: shown only when the client was created (it is stored hashed).")
     stdout.write(
-        f"  lost the secret? sign in as {INTEGRATOR_ADMIN}, open {page} and choose “Rotate the secret” "
+        f"  lost the secret? sign in as {INTEGRATOR_ADMIN} (TOTP), open {page} and choose “Rotate the secret” "
         "(the new one is shown once; the old secret and its tokens stop working)."
     )
 

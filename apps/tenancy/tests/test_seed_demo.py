@@ -6,11 +6,15 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
+from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent, SignedTreeHead
-from apps.identity.models import User
+from apps.identity.models import Credential, ResidenceRequest, ResidenceRequestStatus, SigningKey, User
+from apps.identity.oauth.models import IntegratorClient
+from apps.identity.wallet.selectors import credentials_held_with_state
+from apps.notifications.models import Notification
 from apps.tenancy.management.commands.seed_demo import DEMO_PASSWORD, PERSONAS, demo_totp_secret
 from apps.tenancy.models import Institution, InstitutionKind, Membership, Role
 
@@ -29,10 +33,17 @@ def seed() -> str:
 
 
 def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: model.objects.count()
-        for model in (Institution, User, Membership, EmailAddress, Authenticator, AuditEvent, SignedTreeHead)
-    }
+    return (
+        {
+            model.__name__: model.objects.count()
+            for model in (Institution, User, Membership, EmailAddress, Authenticator, AuditEvent, SignedTreeHead)
+        }
+        | {
+            model.__name__: model.all_institutions.count()
+            for model in (IntegratorClient, ResidenceRequest, Credential, Notification)
+        }
+        | {"SigningKey": SigningKey.objects.count()}
+    )
 
 
 def test_five_institutions_of_every_kind_the_demo_needs(development):
@@ -94,6 +105,45 @@ def test_seeding_twice_changes_nothing(development):
     assert row_counts() == first
     assert dict(User.objects.values_list("username", "password")) == passwords
     assert "0 new audit event(s)" in output
+    assert first["IntegratorClient"] == 1 and first["ResidenceRequest"] == 2 and first["Credential"] >= 1
+    assert "client secret: shown only when the client was created" in output
+
+
+def test_ivan_s_integrator_client_is_registered_by_nordwind_s_admin_and_its_secret_printed_once(development):
+    output = seed()
+
+    client = IntegratorClient.all_institutions.select_related("application", "institution", "created_by").get()
+    application = client.application
+    assert client.institution.slug == "nordwind" and client.created_by.username == "nils"
+    assert application.client_type == application.CLIENT_CONFIDENTIAL
+    assert application.authorization_grant_type == application.GRANT_CLIENT_CREDENTIALS
+    assert client.service_user is not None
+    assert AuditEvent.objects.filter(action="identity.integrator_client.create").count() == 1
+    assert application.client_id in output
+    secret = output.split("client secret: ", 1)[1].split()[0]
+    assert check_password(secret, application.client_secret)  # the printed secret is the client's
+    assert f"/i/nordwind/integrators/{client.pk}/" in output and "Rotate the secret" in output
+
+    again = seed()
+
+    assert application.client_id in again and secret not in again
+
+
+def test_residence_requests_one_waiting_and_clara_s_credential_in_her_wallet(development):
+    seed()
+
+    cyril = ResidenceRequest.all_institutions.get(applicant__username="cyril")
+    assert cyril.institution.slug == "borealis" and cyril.status == ResidenceRequestStatus.SUBMITTED
+    clara = ResidenceRequest.all_institutions.select_related("decided_by", "credential").get(
+        applicant__username="clara"
+    )
+    assert clara.institution.slug == "aurelia" and clara.status == ResidenceRequestStatus.APPROVED
+    assert clara.decided_by.username == "sam"
+    assert AuditEvent.objects.filter(action="identity.residence.approve", actor_label="sam").exists()
+    held = credentials_held_with_state(user=User.objects.get(username="clara"))
+    assert [h.credential.pk for h in held] == [clara.credential.pk]
+    assert held[0].state == "valid"
+    assert "ResidenceCredential" in held[0].credential.document["type"]
 
 
 def test_refuses_to_seed_a_production_node(settings):
