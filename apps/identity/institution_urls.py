@@ -9,4 +9,5 @@ app_name = "credentials"
 urlpatterns = [
     path("", views.credential_list, name="list"),
     path("<uuid:credential_id>/", views.credential_detail, name="detail"),
+    path("<uuid:credential_id>/status/", views.credential_status_change, name="status"),
 ]
