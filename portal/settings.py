@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.trust",
     "apps.federation",
+    "apps.agents",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,9 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Civitas"
+# One 30-second step either side, as RFC 6238 §5.2 suggests for clock drift and typing time;
+# a used code is still refused a second time (allauth remembers it).
+MFA_TOTP_TOLERANCE = env.int("CIVITAS_TOTP_TOLERANCE", default=1)
 # Roles that may not use the portal until they have enrolled a second factor.
 CIVITAS_MFA_REQUIRED_ROLES = ["council_member", "institution_admin", "auditor"]
 
