@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.federation.api.urls")),
     path("", include("apps.trust.api.urls")),
+    path("", include("apps.agents.api.urls")),
 ]

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.agents.urls import public_urlpatterns as agents_public_urlpatterns
 from apps.identity import views as identity_views
 from apps.identity.oauth.urls import integrator_urlpatterns
 from apps.identity.oauth.urls import provider_urlpatterns as oauth_provider_urlpatterns
@@ -44,6 +45,8 @@ urlpatterns = [
     path("institutions/<slug:slug>/did.json", identity_views.institution_did_document, name="institution-did"),
     path("credentials/", include("apps.identity.urls")),
     path("i/<slug:institution_slug>/integrators/", include(integrator_urlpatterns)),
+    path("i/<slug:institution_slug>/agents/", include("apps.agents.urls")),
+    path("agents/", include((agents_public_urlpatterns, "agents_public"))),
     path("", include(oauth_provider_urlpatterns)),  # /o/… and /.well-known/ of the OAuth2/OIDC provider
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -61,6 +61,8 @@ NOT_INSTITUTION_SCOPED: dict[str, str] = {
     r"^residence/$|^residence/<int:request_id>/withdraw/$": "the signed-in applicant's own residence requests "
     "(selected by applicant; anyone else's id is 404)",
     r"^wallet/|^api/v1/wallet/": "only the signed-in person's own credentials",
+    r"^agents/<uuid:agent_uid>/model-card/$": "public model cards: only cards their institution marked public "
+    "(citizens read the cards of agents that decided on their case); any other id is 404",
     r"^o/": "OAuth2/OIDC provider endpoints: the client's own tokens; tokens are bound to one institution "
     "(apps/identity/tests/test_oauth*.py proves another institution's routes answer 404)",
 }
@@ -95,7 +97,25 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "credential_id": lambda w: sweep_credential(w).uuid,
     "residence_request_id": lambda w: sweep_residence_request(w).pk,
     "signing_key_id": lambda w: sweep_signing_key(w).pk,
+    "agent_uid": lambda w: _aurelia_agent(w).uid,
 }
+
+
+def _aurelia_agent(world: SweepWorld):
+    """A draft agent of Aurelia, made once per world."""
+    if "agent" not in world.__dict__:
+        from apps.agents.services import agent_register
+
+        with institution_scope(world.aurelia):
+            world.__dict__["agent"] = agent_register(
+                institution=world.aurelia,
+                actor=world.ada,
+                name="Sweep agent",
+                purpose="Sweep",
+                capabilities=["permits.intake"],
+                engine="rules",
+            )
+    return world.__dict__["agent"]
 
 
 def _aurelia_integrator(world: SweepWorld):

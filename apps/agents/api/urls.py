@@ -1,0 +1,17 @@
+from django.urls import path
+
+from apps.agents.api import views
+
+AGENTS = "institutions/<slug:institution_slug>/agents/"
+AGENT = AGENTS + "<uuid:agent_uid>/"
+
+urlpatterns = [
+    path(AGENTS, views.AgentListApi.as_view(), name="api-agents"),
+    path(AGENT, views.AgentDetailApi.as_view(), name="api-agent"),
+    path(AGENT + "versions/", views.AgentVersionsApi.as_view(), name="api-agent-versions"),
+    path(AGENT + "model-card/", views.ModelCardApi.as_view(), name="api-agent-model-card"),
+    path(AGENT + "suspend/", views.AgentSuspendApi.as_view(), name="api-agent-suspend"),
+    path(AGENT + "reinstate/", views.AgentReinstateApi.as_view(), name="api-agent-reinstate"),
+    path(AGENT + "retire/", views.AgentRetireApi.as_view(), name="api-agent-retire"),
+    path(AGENT + "certify/", views.AgentCertifyApi.as_view(), name="api-agent-certify"),
+]

@@ -1,0 +1,143 @@
+"""The agent registry: agents, their versions and their model cards."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.tenancy.models import InstitutionOwned
+
+
+class AutonomyLevel(models.IntegerChoices):
+    ADVISES = 0, _("Advises only")
+    ACTS_AFTER_CONFIRMATION = 1, _("Acts after a civil servant confirms")
+    ACTS_ALONE = 2, _("Acts alone within its flagging policy")
+
+
+class EngineName(models.TextChoices):
+    RULES = "rules", _("Rules (policy expressions)")
+    STATISTICAL = "statistical", _("Statistical model")
+    PRECEDENT = "precedent", _("Retrieval of precedent decisions")
+    LLM = "llm", _("Language model (OpenAI-compatible endpoint)")
+
+
+class AgentStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    CERTIFIED = "certified", _("Certified")
+    SUSPENDED = "suspended", _("Suspended")
+    RETIRED = "retired", _("Retired")
+
+
+class Agent(InstitutionOwned):
+    """A registered, scoped, signed actor of one institution.
+
+    Its DID is the did:key of its own Ed25519 key (owner type `agent`, owner id its uid).
+    Only a certified agent is given work (`selectors.agents_available_for`).
+    """
+
+    # Certification comes only through a threshold approval; a suspended agent returns to
+    # the status it was suspended from (`suspended_from`).
+    TRANSITIONS = {
+        AgentStatus.DRAFT: {AgentStatus.CERTIFIED, AgentStatus.SUSPENDED, AgentStatus.RETIRED},
+        AgentStatus.CERTIFIED: {AgentStatus.DRAFT, AgentStatus.SUSPENDED, AgentStatus.RETIRED},
+        AgentStatus.SUSPENDED: {AgentStatus.DRAFT, AgentStatus.CERTIFIED, AgentStatus.RETIRED},
+    }
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    did = models.CharField(_("DID"), max_length=300, blank=True)
+    name = models.CharField(_("name"), max_length=200)
+    purpose = models.TextField(_("purpose"))
+    capabilities = models.JSONField(_("capabilities"), default=list)
+    autonomy_level = models.PositiveSmallIntegerField(
+        _("autonomy level"), choices=AutonomyLevel.choices, default=AutonomyLevel.ADVISES
+    )
+    engine = models.CharField(_("engine"), max_length=30, choices=EngineName.choices)
+    config = models.JSONField(_("engine configuration"), default=dict, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    status = models.CharField(_("status"), max_length=12, choices=AgentStatus.choices, default=AgentStatus.DRAFT)
+    suspended_from = models.CharField(max_length=12, choices=AgentStatus.choices, blank=True)
+    status_reason = models.TextField(_("reason of the last status change"), blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "name"], name="agent_unique_name_per_institution"),
+        ]
+        indexes = [models.Index(fields=["institution", "status"])]
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == AgentStatus.CERTIFIED
+
+    def transition_to(self, status: str) -> None:
+        """Raises: InvalidTransition."""
+        from portal.errors import InvalidTransition
+
+        if status not in self.TRANSITIONS.get(self.status, set()):
+            raise InvalidTransition(
+                _("An agent that is “%(current)s” cannot become “%(new)s”.")
+                % {"current": self.get_status_display(), "new": AgentStatus(status).label}
+            )
+        self.suspended_from = self.status if status == AgentStatus.SUSPENDED else ""
+        self.status = status
+        self.status_changed_at = timezone.now()
+
+
+class AgentVersion(InstitutionOwned):
+    """One version of an agent: a new row whenever its engine or configuration changes."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    engine = models.CharField(_("engine"), max_length=30, choices=EngineName.choices)
+    config = models.JSONField(_("engine configuration"), default=dict, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    changed_by_label = models.CharField(max_length=200, blank=True)
+    note = models.TextField(_("what changed"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="agentversion_unique_number")]
+        verbose_name = _("agent version")
+        verbose_name_plural = _("agent versions")
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} v{self.number}"
+
+
+class ModelCard(InstitutionOwned):
+    """What the agent is for, what it learnt from, how well it does, and who answers for it."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="model_card")
+    purpose = models.TextField(_("intended use"), blank=True)
+    # [{"name": ..., "provenance": ...}]
+    training_sources = models.JSONField(_("training sources and their provenance"), default=list, blank=True)
+    evaluation_metrics = models.JSONField(_("evaluation metrics"), default=dict, blank=True)
+    known_limits = models.TextField(_("known limits"), blank=True)
+    accountable_person = models.CharField(_("accountable person"), max_length=200, blank=True)
+    public = models.BooleanField(_("public"), default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("model card")
+        verbose_name_plural = _("model cards")
+
+    def __str__(self) -> str:
+        return f"model card of {self.agent_id}"
