@@ -98,7 +98,30 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "residence_request_id": lambda w: sweep_residence_request(w).pk,
     "signing_key_id": lambda w: sweep_signing_key(w).pk,
     "agent_uid": lambda w: _aurelia_agent(w).uid,
+    "cluster_id": lambda w: _aurelia_run(w).cluster_id,
+    "run_id": lambda w: _aurelia_run(w).pk,
 }
+
+
+def _aurelia_run(world: SweepWorld):
+    """A finished cluster run of Aurelia (with its cluster), made once per world."""
+    if "cluster_run" not in world.__dict__:
+        from apps.agents.clusters import services
+
+        agent = _aurelia_agent(world)
+        with institution_scope(world.aurelia):
+            cluster = services.cluster_create(
+                institution=world.aurelia,
+                actor=world.ada,
+                name="Sweep cluster",
+                task_type="permits.intake",
+                stages=[{"name": "intake", "agents": [str(agent.uid)]}],
+                allowed_decisions=["approve"],
+            )
+            world.__dict__["cluster_run"] = services.cluster_run_start(
+                cluster=cluster, record={"age": 30}, documents={}, actor=world.ada
+            )
+    return world.__dict__["cluster_run"]
 
 
 def _aurelia_agent(world: SweepWorld):

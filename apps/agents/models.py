@@ -141,3 +141,132 @@ class ModelCard(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"model card of {self.agent_id}"
+
+
+class ClusterRunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DECIDED = "decided", _("Decided")
+    FLAGGED = "flagged", _("Flagged for council review")
+    FAILED = "failed", _("Failed")
+
+
+class Cluster(InstitutionOwned):
+    """Agents of one institution arranged in ordered stages for one task type.
+
+    `stages`: [{"name": "intake", "agents": [<agent uid>, ...]}, ...], run in order.
+    `flagging_policy`: see apps.agents.clusters.flagging.clean_policy.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    task_type = models.CharField(_("task type"), max_length=80)
+    stages = models.JSONField(_("stages"), default=list)
+    allowed_decisions = models.JSONField(_("allowed decisions"), default=list)
+    combination_rule = models.CharField(_("combination rule"), max_length=40, default="reputation_weighted_vote")
+    flagging_policy = models.JSONField(_("flagging policy"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "name"], name="cluster_unique_name_per_institution"),
+        ]
+        verbose_name = _("agent cluster")
+        verbose_name_plural = _("agent clusters")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClusterRun(InstitutionOwned):
+    """One task put to a cluster: its stages' proposals, and the combined outcome."""
+
+    TRANSITIONS = {
+        ClusterRunStatus.QUEUED: {ClusterRunStatus.RUNNING, ClusterRunStatus.FAILED},
+        ClusterRunStatus.RUNNING: {ClusterRunStatus.DECIDED, ClusterRunStatus.FLAGGED, ClusterRunStatus.FAILED},
+    }
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="runs")
+    task_type = models.CharField(_("task type"), max_length=80)
+    # the cluster's stages, allowed decisions and flagging policy as they were when the run
+    # started: a later change of the cluster does not change a run under way
+    cluster_snapshot = models.JSONField(default=dict)
+    record = models.JSONField(_("record"), default=dict)
+    documents = models.JSONField(_("documents"), default=dict)
+    inputs_digest = models.CharField(_("inputs digest"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ClusterRunStatus.choices, default=ClusterRunStatus.QUEUED
+    )
+    progress = models.PositiveIntegerField(_("stages done"), default=0)
+    stage_count = models.PositiveIntegerField(default=0)
+    decision = models.CharField(_("decision"), max_length=100, blank=True)
+    confidence = models.FloatField(_("confidence"), null=True, blank=True)
+    flagged = models.BooleanField(_("flagged"), default=False)
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    weights = models.JSONField(_("weights used"), default=dict, blank=True)
+    error = models.TextField(blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["institution", "status"])]
+        verbose_name = _("cluster run")
+        verbose_name_plural = _("cluster runs")
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of cluster {self.cluster_id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {ClusterRunStatus.DECIDED, ClusterRunStatus.FLAGGED, ClusterRunStatus.FAILED}
+
+    def transition_to(self, status: str) -> None:
+        """Raises: InvalidTransition."""
+        from portal.errors import InvalidTransition
+
+        if status not in self.TRANSITIONS.get(self.status, set()):
+            raise InvalidTransition(
+                _("A run that is “%(current)s” cannot become “%(new)s”.")
+                % {"current": self.get_status_display(), "new": ClusterRunStatus(status).label}
+            )
+        self.status = status
+        if self.finished:
+            self.decided_at = timezone.now()
+
+
+class AgentProposalRecord(InstitutionOwned):
+    """What one agent proposed in one stage of a run, signed by the agent's key, and its validation.
+
+    A refused agent (inactive, out of scope) leaves a record with no proposal and `refused` set."""
+
+    run = models.ForeignKey(ClusterRun, on_delete=models.CASCADE, related_name="proposals")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="+")
+    stage_index = models.PositiveIntegerField()
+    stage_name = models.CharField(max_length=80)
+    proposal = models.JSONField(default=dict, blank=True)
+    signature = models.CharField(max_length=200, blank=True)
+    key_id = models.CharField(max_length=100, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    accepted = models.BooleanField(default=False)
+    refused = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["stage_index", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "stage_index", "agent"], name="agentproposal_once_per_stage"),
+        ]
+        verbose_name = _("agent proposal")
+        verbose_name_plural = _("agent proposals")
+
+    def __str__(self) -> str:
+        return f"proposal of {self.agent_id} in run {self.run_id}"

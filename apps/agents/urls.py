@@ -23,3 +23,7 @@ urlpatterns = [
 public_urlpatterns = [
     path("<uuid:agent_uid>/model-card/", views.public_model_card, name="public_model_card"),
 ]
+
+urlpatterns += [
+    path("runs/<int:run_id>/", views.cluster_run_detail, name="run_detail"),
+]

@@ -290,3 +290,28 @@ def public_model_card(request, agent_uid):
         "agents/model_card_public.html",
         {"card": card, "agent": card.agent, "pretty_metrics": json.dumps(card.evaluation_metrics, indent=2)},
     )
+
+
+# clusters and runs ------------------------------------------------------------------------
+
+RUN_READERS = frozenset({Role.CIVIL_SERVANT, Role.INSTITUTION_ADMIN, Role.COUNCIL_MEMBER, Role.AUDITOR})
+
+
+@require_GET
+def cluster_run_detail(request, institution_slug: str, run_id: int):
+    """A run's stages, proposals, findings, weights and outcome; htmx polls until it ends."""
+    from apps.agents.clusters import selectors as cluster_selectors
+    from apps.tenancy.selectors import roles_of
+
+    run = cluster_selectors.cluster_run_get(institution=request.institution, run_id=run_id)
+    if not roles_of(user=request.user, institution=request.institution) & RUN_READERS:
+        raise PermissionDenied
+    records = list(cluster_selectors.run_proposals(institution=request.institution, run=run))
+    stages = [
+        {"index": i, "name": stage["name"], "records": [r for r in records if r.stage_index == i]}
+        for i, stage in enumerate(run.cluster_snapshot.get("stages", []))
+    ]
+    template = (
+        "agents/clusters/_run_progress.html" if getattr(request, "htmx", False) else "agents/clusters/run_detail.html"
+    )
+    return render(request, template, {"run": run, "stages": stages})

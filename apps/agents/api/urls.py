@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.agents.api import views
+from apps.agents.api import clusters, views
 
 AGENTS = "institutions/<slug:institution_slug>/agents/"
 AGENT = AGENTS + "<uuid:agent_uid>/"
@@ -14,4 +14,12 @@ urlpatterns = [
     path(AGENT + "reinstate/", views.AgentReinstateApi.as_view(), name="api-agent-reinstate"),
     path(AGENT + "retire/", views.AgentRetireApi.as_view(), name="api-agent-retire"),
     path(AGENT + "certify/", views.AgentCertifyApi.as_view(), name="api-agent-certify"),
+]
+
+CLUSTERS = AGENTS + "clusters/"
+urlpatterns += [
+    path(CLUSTERS, clusters.ClusterListApi.as_view(), name="api-agent-clusters"),
+    path(CLUSTERS + "<int:cluster_id>/", clusters.ClusterDetailApi.as_view(), name="api-agent-cluster"),
+    path(CLUSTERS + "<int:cluster_id>/runs/", clusters.ClusterRunsApi.as_view(), name="api-agent-cluster-runs"),
+    path(AGENTS + "runs/<int:run_id>/", clusters.ClusterRunDetailApi.as_view(), name="api-agent-run"),
 ]

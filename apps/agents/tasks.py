@@ -1,0 +1,55 @@
+"""Celery entry points of cluster runs: ids in, one stage per task, idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, transaction
+
+from apps.tenancy.scope import institution_task
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+@institution_task
+def cluster_stage(*, run_id: int, stage_index: int, institution_id: int) -> None:
+    """Run one stage of a run, then queue the next one or the final step."""
+    from apps.agents.clusters import services
+    from apps.agents.models import ClusterRun
+
+    run = ClusterRun.objects.get(pk=run_id)
+    try:
+        goes_on = services.cluster_stage_execute(run=run, stage_index=stage_index)
+    except SoftTimeLimitExceeded:
+        services.cluster_run_fail(run=run, error=f"Stage {stage_index + 1} took too long.")
+        return
+    except OperationalError:
+        raise  # transient: retried, and the stage is idempotent
+    except Exception as exc:
+        # a permanent failure must not leave the run "running" for ever
+        services.cluster_run_fail(run=run, error=f"Stage {stage_index + 1} failed: {type(exc).__name__}: {exc}")
+        raise
+    run.refresh_from_db()
+    if run.finished:
+        return
+    if goes_on:
+        transaction.on_commit(
+            lambda: cluster_stage.delay(run_id=run_id, stage_index=run.progress, institution_id=institution_id)
+        )
+    else:
+        transaction.on_commit(lambda: cluster_finalise.delay(run_id=run_id, institution_id=institution_id))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, autoretry_for=(OperationalError,), max_retries=3)
+@institution_task
+def cluster_finalise(*, run_id: int, institution_id: int) -> None:
+    from apps.agents.clusters import services
+    from apps.agents.models import ClusterRun
+
+    services.cluster_run_finalise(run=ClusterRun.objects.get(pk=run_id))
