@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.tenancy.models import InstitutionOwned
 
@@ -26,10 +27,11 @@ class EngineName(models.TextChoices):
 
 
 class AgentStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    CERTIFIED = "certified", _("Certified")
-    SUSPENDED = "suspended", _("Suspended")
-    RETIRED = "retired", _("Retired")
+    # A context of their own: in French an agent is masculine, a credential feminine.
+    DRAFT = "draft", pgettext_lazy("agent status", "Draft")
+    CERTIFIED = "certified", pgettext_lazy("agent status", "Certified")
+    SUSPENDED = "suspended", pgettext_lazy("agent status", "Suspended")
+    RETIRED = "retired", pgettext_lazy("agent status", "Retired")
 
 
 class Agent(InstitutionOwned):
