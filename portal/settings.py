@@ -280,7 +280,7 @@ REST_FRAMEWORK = {
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 REST_KNOX = {
-    "TOKEN_TTL": timedelta(hours=env.int("CIVITAS_API_TOKEN_HOURS", default=10)),
+    "TOKEN_TTL": timedelta(hours=env.int("CIVITAS_API_TOKEN_HOURS", default=1)),
     "AUTO_REFRESH": False,
 }
 
