@@ -41,6 +41,8 @@ class Agent(InstitutionOwned):
     Only a certified agent is given work (`selectors.agents_available_for`).
     """
 
+    audit_actor_type = "agent"  # how the audit log names an agent acting (not a model field)
+
     # Certification comes only through a threshold approval; a suspended agent returns to
     # the status it was suspended from (`suspended_from`).
     TRANSITIONS = {

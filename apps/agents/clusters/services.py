@@ -246,13 +246,20 @@ def proposal_signing_message(*, run_id: int, stage_index: int, agent_uid: str, p
 def _record(run: ClusterRun, agent: Agent, stage_index: int, stage_name: str, **fields) -> None:
     try:
         with transaction.atomic():
-            AgentProposalRecord.objects.create(
+            record = AgentProposalRecord.objects.create(
                 institution=run.institution,
                 run=run,
                 agent=agent,
                 stage_index=stage_index,
                 stage_name=stage_name,
                 **fields,
+            )
+            audit_append(
+                institution=run.institution,
+                actor=agent,
+                action="agents.run.proposal",
+                target=record,
+                changes={"run": run.pk, "stage": stage_index, "refused": fields.get("refused", "")},
             )
     except IntegrityError:
         # a re-delivered stage: this agent's proposal for the stage is already stored
@@ -270,6 +277,7 @@ def cluster_stage_execute(*, run: ClusterRun, stage_index: int) -> bool:
         if run.status == ClusterRunStatus.QUEUED:
             run.transition_to(ClusterRunStatus.RUNNING)
             run.save(update_fields=["status"])
+            audit_append(institution=run.institution, actor=None, action="agents.run.running", target=run)
     stage = run.cluster_snapshot["stages"][stage_index]
     done = set(
         AgentProposalRecord.objects.filter(run=run, stage_index=stage_index).values_list("agent__uid", flat=True)
