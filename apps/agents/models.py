@@ -212,6 +212,10 @@ class ClusterRun(InstitutionOwned):
     flagged = models.BooleanField(_("flagged"), default=False)
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
     weights = models.JSONField(_("weights used"), default=dict, blank=True)
+    # the reputation the weights came from (none: no history yet, weights were uniform)
+    reputation_snapshot = models.ForeignKey(
+        "ReputationSnapshot", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     error = models.TextField(blank=True)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -274,3 +278,82 @@ class AgentProposalRecord(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"proposal of {self.agent_id} in run {self.run_id}"
+
+
+# --- reputation ------------------------------------------------------------------------
+
+
+class ReputationGraph(models.TextChoices):
+    # the names apps.agents.reputation uses for its graphs
+    VALIDATION = "validation", _("Validation outcomes")
+    COUNCIL = "council", _("Agreement with council verdicts")
+    PEER = "peer", _("Peer ratings")
+
+
+class ReputationEvidence(InstitutionOwned):
+    """One rating of an agent by another in one interaction graph: the input of EigenTrust.
+
+    Append-only. Cluster runs write validation and peer evidence when they are decided; the
+    council writes agreement with its verdicts."""
+
+    rater = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    ratee = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    graph = models.CharField(_("graph"), max_length=20, choices=ReputationGraph.choices)
+    positive = models.FloatField(default=0.0)
+    negative = models.FloatField(default=0.0)
+    run = models.ForeignKey("ClusterRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    source = models.CharField(_("source"), max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["institution", "id"])]
+        verbose_name = _("reputation evidence")
+        verbose_name_plural = _("reputation evidence")
+
+    def __str__(self) -> str:
+        return f"{self.rater_id} -> {self.ratee_id} ({self.graph})"
+
+
+class ReputationSnapshot(InstitutionOwned):
+    """The institution's agents' EigenTrust scores computed from the evidence up to one point.
+
+    Kept for ever: the history that explains why a score moved. `evidence_upto` is the last
+    evidence row included; `pretrusted` the agents certified at the time (their uids)."""
+
+    computed_at = models.DateTimeField(default=timezone.now)
+    evidence_upto = models.BigIntegerField(default=0)
+    evidence_count = models.PositiveIntegerField(default=0)
+    pretrusted = models.JSONField(default=list)
+    trigger = models.CharField(max_length=20)
+    iterations = models.PositiveIntegerField(default=0)
+    converged = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = _("reputation snapshot")
+        verbose_name_plural = _("reputation snapshots")
+
+    def __str__(self) -> str:
+        return f"reputation snapshot {self.pk}"
+
+
+class AgentReputation(InstitutionOwned):
+    """One agent's score in one snapshot (scores of a snapshot sum to 1)."""
+
+    snapshot = models.ForeignKey(ReputationSnapshot, on_delete=models.CASCADE, related_name="scores")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reputations")
+    score = models.FloatField()
+    rank = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "agent"], name="agentreputation_once_per_snapshot"),
+        ]
+        indexes = [models.Index(fields=["agent", "snapshot"])]
+        verbose_name = _("agent reputation")
+        verbose_name_plural = _("agent reputations")
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.score:.4f}"
