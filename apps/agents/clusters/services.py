@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from apps.agents.clusters import combine, flagging
+from apps.agents.clusters import combine, flagging, live
 from apps.agents.engines import EngineError, run_engine
 from apps.agents.models import (
     Agent,
@@ -261,6 +261,7 @@ def _record(run: ClusterRun, agent: Agent, stage_index: int, stage_name: str, **
                 target=record,
                 changes={"run": run.pk, "stage": stage_index, "refused": fields.get("refused", "")},
             )
+            live.broadcast_run(run, event="proposal")
     except IntegrityError:
         # a re-delivered stage: this agent's proposal for the stage is already stored
         pass
@@ -296,6 +297,7 @@ def cluster_stage_execute(*, run: ClusterRun, stage_index: int) -> bool:
         if run.progress <= stage_index:
             run.progress = stage_index + 1
             run.save(update_fields=["progress"])
+            live.broadcast_run(run, event="progress")
     return run.progress < run.stage_count
 
 
@@ -449,6 +451,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
             },
         },
     )
+    live.broadcast_run(run, event="finished")
     if run.submitted_by_id:
         from apps.notifications.services import notification_send
 
@@ -478,4 +481,5 @@ def cluster_run_fail(*, run: ClusterRun, error: str) -> ClusterRun:
         target=run,
         changes={"error": run.error},
     )
+    live.broadcast_run(run, event="finished")
     return run
