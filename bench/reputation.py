@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 
 from apps.agents.reputation import COUNCIL, PEER, VALIDATION, Interactions, eigentrust, explain  # noqa: E402
-from apps.agents.reputation_sim import SimulationConfig, format_table, threat_model_table  # noqa: E402
+from apps.agents.reputation.simulation import SimulationConfig, format_table, threat_model_table  # noqa: E402
 
 
 def cpu_name() -> str:

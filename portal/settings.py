@@ -199,6 +199,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.trust.tasks.threshold_proposals_expire_task",
         "schedule": 300.0,
     },
+    "agents-reputation-recompute": {
+        "task": "apps.agents.tasks.reputation_recompute_all_task",
+        "schedule": env.float("CIVITAS_REPUTATION_RECOMPUTE_SECONDS", default=900.0),
+    },
     "federation-outbox-resend": {
         "task": "apps.federation.tasks.outbox_resend_pending_task",
         "schedule": env.float("CIVITAS_FEDERATION_RESEND_SECONDS", default=30.0),

@@ -53,3 +53,27 @@ def cluster_finalise(*, run_id: int, institution_id: int) -> None:
     from apps.agents.models import ClusterRun
 
     services.cluster_run_finalise(run=ClusterRun.objects.get(pk=run_id))
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360, autoretry_for=(OperationalError,), max_retries=3)
+@institution_task
+def reputation_recompute_task(*, institution_id: int, trigger: str = "new evidence") -> int | None:
+    """Recompute the institution's reputation snapshot; returns its id, or None when nothing changed."""
+    from apps.agents.reputation import services
+    from apps.tenancy.models import Institution
+
+    snapshot = services.reputation_recompute(institution=Institution.objects.get(pk=institution_id), trigger=trigger)
+    return snapshot.pk if snapshot else None
+
+
+@shared_task(acks_late=True)
+def reputation_recompute_all_task() -> int:
+    """Beat: queue a recomputation for every institution that has agents (certifications and
+    retirements change pre-trust even when no new evidence came in)."""
+    from apps.agents.models import Agent
+
+    # tenancy: beat looks across institutions only to fan out one scoped task per institution
+    ids = sorted(set(Agent.all_institutions.values_list("institution_id", flat=True)))
+    for institution_id in ids:
+        reputation_recompute_task.delay(institution_id=institution_id, trigger="schedule")
+    return len(ids)

@@ -15,12 +15,13 @@ from apps.agents.engines import EngineError, run_engine
 from apps.agents.models import (
     Agent,
     AgentProposalRecord,
-    AgentStatus,
     Cluster,
     ClusterRun,
     ClusterRunStatus,
 )
 from apps.agents.proposals import Task
+from apps.agents.reputation import selectors as reputation_selectors
+from apps.agents.reputation import services as reputation_services
 from apps.agents.selectors import agent_is_active
 from apps.agents.services import _require_admin, clean_capabilities
 from apps.agents.validation import validate
@@ -348,49 +349,6 @@ def _agent_act(*, run: ClusterRun, agent: Agent, task: Task, stage_index: int, s
     )
 
 
-def reputation_weights(*, institution: Institution, agent_ids: list[int]) -> dict[str, float]:
-    """EigenTrust over the stored validation outcomes of the institution's runs, normalised
-    over the agents given; uniform when there is no history.
-
-    In each past run, every other agent of the run rates an agent positively when its
-    proposal was accepted and negatively when the validator rejected it: the validation
-    graph of reputation.py, with the run's participants as raters."""
-    from apps.agents.reputation import VALIDATION, Interactions, eigentrust
-
-    if not agent_ids:
-        return {}
-    uniform = {str(a): 1 / len(agent_ids) for a in agent_ids}
-    rows = list(
-        AgentProposalRecord.all_institutions.filter(institution=institution, refused="")
-        .filter(run__status__in=[ClusterRunStatus.DECIDED, ClusterRunStatus.FLAGGED])
-        .values_list("run_id", "agent_id", "accepted")
-    )
-    if not rows:
-        return uniform
-    by_run: dict[int, list[tuple[int, bool]]] = {}
-    for run_id, agent_id, accepted in rows:
-        by_run.setdefault(run_id, []).append((agent_id, accepted))
-    records = []
-    for members in by_run.values():
-        for ratee, accepted in members:
-            for rater, _accepted in members:
-                if rater != ratee:
-                    records.append((rater, ratee, 1.0 if accepted else 0.0, 0.0 if accepted else 1.0, VALIDATION))
-    if not records:
-        return uniform
-    certified = list(
-        Agent.all_institutions.filter(institution=institution, status=AgentStatus.CERTIFIED).values_list(
-            "pk", flat=True
-        )
-    )
-    reputation = eigentrust(Interactions.from_records(records), pretrusted=certified, agents=list(agent_ids))
-    scores = {a: max(reputation.score(a), 0.0) for a in agent_ids}
-    total = sum(scores.values())
-    if total <= 0:
-        return uniform
-    return {str(a): s / total for a, s in scores.items()}
-
-
 @transaction.atomic
 def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
     """Combine, flag, and write the decision record to the audit log. Idempotent."""
@@ -402,7 +360,11 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
     rejected = [r for r in records if not r.refused and not r.accepted]
     # an inactive agent (suspended mid-run) is skipped, not an out-of-scope attempt
     refused = [r for r in records if r.refused and r.refused not in {"engine_error", "inactive"}]
-    weights = reputation_weights(institution=run.institution, agent_ids=sorted({r.agent_id for r in accepted}))
+    # the latest stored reputation: recomputing EigenTrust over all history here would make
+    # every decision slower as the history grows
+    weights, snapshot = reputation_selectors.run_weights(
+        institution=run.institution, agent_ids=sorted({r.agent_id for r in accepted})
+    )
     votes = [(str(r.agent_id), r.proposal["decision"], float(r.proposal["confidence"])) for r in accepted]
     combined = combine.weighted_vote(votes, weights)
     reasons = flagging.flag_reasons(
@@ -418,6 +380,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
     run.flagged = bool(reasons)
     run.reasons = reasons
     run.weights = weights
+    run.reputation_snapshot = snapshot
     run.transition_to(ClusterRunStatus.FLAGGED if reasons else ClusterRunStatus.DECIDED)
     run.save()
     audit_append(
@@ -442,6 +405,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
                 for r in records
             ],
             "weights": weights,
+            "reputation_snapshot": snapshot.pk if snapshot else None,
             "outcome": {
                 "decision": run.decision,
                 "confidence": run.confidence,
@@ -452,6 +416,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
         },
     )
     live.broadcast_run(run, event="finished")
+    reputation_services.reputation_evidence_from_run(run=run, records=records)
     if run.submitted_by_id:
         from apps.notifications.services import notification_send
 

@@ -14,7 +14,7 @@ from apps.agents.reputation import (
     eigentrust,
     explain,
 )
-from apps.agents.reputation_sim import SimulationConfig, simulate, threat_model_table
+from apps.agents.reputation.simulation import SimulationConfig, simulate, threat_model_table
 
 PEER_ONLY = EigenTrustConfig(weights={PEER: 1.0}, alpha=0.5, tolerance=1e-14)
 TWO_GRAPHS = EigenTrustConfig(weights={VALIDATION: 0.5, PEER: 0.5}, alpha=0.5, tolerance=1e-14)
