@@ -426,15 +426,36 @@ def explain(before: Reputation, after: Reputation, agent: Any, *, top: int = 3) 
     )
 
 
-def _edge_reason(before: Reputation, after: Reputation, c: Contribution, agent: Any) -> str:
+@dataclass(frozen=True)
+class EdgeReason:
+    """Why trust over one edge changed: `kind` is "new", "gone", "share" (the part of the
+    rater's trust given to the agent moved) or "standing" (the rater's own score moved)."""
+
+    kind: str
+    before: float = 0.0
+    after: float = 0.0
+
+
+def edge_reason(before: Reputation, after: Reputation, c: Contribution, agent: Any) -> EdgeReason:
     if c.before == 0.0:
-        return ": a new source of trust"
+        return EdgeReason("new")
     if c.after == 0.0:
-        return ": this trust is gone"
+        return EdgeReason("gone")
     share_before, share_after = before.share(c.graph, c.rater, agent), after.share(c.graph, c.rater, agent)
     standing_before, standing_after = before.score(c.rater), after.score(c.rater)
     share_ratio = share_after / share_before if share_before else float("inf")
     standing_ratio = standing_after / standing_before if standing_before else float("inf")
     if abs(np.log(share_ratio)) >= abs(np.log(standing_ratio)):
-        return f": its share of trust given to {agent} went from {_percent(share_before)} to {_percent(share_after)}"
-    return f": its own score went from {standing_before:.3g} to {standing_after:.3g}"
+        return EdgeReason("share", share_before, share_after)
+    return EdgeReason("standing", standing_before, standing_after)
+
+
+def _edge_reason(before: Reputation, after: Reputation, c: Contribution, agent: Any) -> str:
+    reason = edge_reason(before, after, c, agent)
+    if reason.kind == "new":
+        return ": a new source of trust"
+    if reason.kind == "gone":
+        return ": this trust is gone"
+    if reason.kind == "share":
+        return f": its share of trust given to {agent} went from {_percent(reason.before)} to {_percent(reason.after)}"
+    return f": its own score went from {reason.before:.3g} to {reason.after:.3g}"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apps.agents.reputation import PEER, VALIDATION, EigenTrustConfig, Interactions, eigentrust
+from apps.agents.reputation.eigentrust import PEER, VALIDATION, EigenTrustConfig, Interactions, eigentrust
 
 THREAT_MODELS = ("A", "B", "C", "D")
 SIM_WEIGHTS = {VALIDATION: 0.7, PEER: 0.3}
