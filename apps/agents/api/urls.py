@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.agents.api import clusters, views
+from apps.agents.api import clusters, reputation, views
 
 AGENTS = "institutions/<slug:institution_slug>/agents/"
 AGENT = AGENTS + "<uuid:agent_uid>/"
@@ -22,4 +22,9 @@ urlpatterns += [
     path(CLUSTERS + "<int:cluster_id>/", clusters.ClusterDetailApi.as_view(), name="api-agent-cluster"),
     path(CLUSTERS + "<int:cluster_id>/runs/", clusters.ClusterRunsApi.as_view(), name="api-agent-cluster-runs"),
     path(AGENTS + "runs/<int:run_id>/", clusters.ClusterRunDetailApi.as_view(), name="api-agent-run"),
+]
+
+urlpatterns += [
+    path(AGENTS + "reputation/", reputation.ReputationApi.as_view(), name="api-agents-reputation"),
+    path(AGENT + "reputation/", reputation.AgentReputationApi.as_view(), name="api-agent-reputation"),
 ]
