@@ -3,6 +3,7 @@
 from django.urls import path
 
 from apps.agents import views
+from apps.agents.clusters import views as cluster_views
 
 app_name = "agents"
 
@@ -26,4 +27,14 @@ public_urlpatterns = [
 
 urlpatterns += [
     path("runs/<int:run_id>/", views.cluster_run_detail, name="run_detail"),
+]
+
+CLUSTER = "clusters/<int:cluster_id>/"
+
+urlpatterns += [
+    path("clusters/", cluster_views.cluster_list, name="cluster_list"),
+    path("clusters/new/", cluster_views.cluster_create, name="cluster_create"),
+    path(CLUSTER, cluster_views.cluster_detail, name="cluster_detail"),
+    path(CLUSTER + "edit/", cluster_views.cluster_edit, name="cluster_edit"),
+    path(CLUSTER + "submit/", cluster_views.cluster_run_submit, name="cluster_run_submit"),
 ]

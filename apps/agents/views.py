@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.agents import selectors, services
+from apps.agents.clusters import selectors as cluster_selectors
 from apps.agents.models import AgentStatus, AutonomyLevel, EngineName
 from apps.tenancy.models import Role
 from apps.trust.models import ActType
@@ -181,6 +182,7 @@ def _detail_context(request, agent) -> dict:
         "agent": agent,
         "card": agent.model_card,
         "versions": selectors.agent_versions(institution=request.institution, agent=agent),
+        "clusters": cluster_selectors.clusters_using_agent(institution=request.institution, agent=agent),
         "is_admin": Role.INSTITUTION_ADMIN in request.institution_roles,
         "pretty_config": json.dumps(agent.config, indent=2, ensure_ascii=False, sort_keys=True),
         "pretty_metrics": json.dumps(agent.model_card.evaluation_metrics, indent=2, ensure_ascii=False),

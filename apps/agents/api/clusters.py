@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from apps.agents.api.views import _parse, _require_admin
@@ -113,12 +114,43 @@ class ClusterDetailApi(InstitutionScopedAPIView):
         return Response(ClusterOutput(services.cluster_update(cluster=cluster, actor=request.user, **data)).data)
 
 
+class RunSummaryOutput(serializers.Serializer):
+    """A run in a list: its outcome, without the record or the proposals (read the run for those)."""
+
+    id = serializers.IntegerField()
+    cluster = serializers.IntegerField(source="cluster_id")
+    task_type = serializers.CharField()
+    inputs_digest = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField()
+    stage_count = serializers.IntegerField()
+    decision = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    flagged = serializers.BooleanField()
+    reasons = serializers.JSONField()
+    submitted_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
 class ClusterRunsApi(InstitutionScopedAPIView):
-    required_roles = SUBMITTERS
+    # readers list the runs; only submitters put tasks (checked in post)
+    required_roles = READERS
+
+    @extend_schema(responses=RunSummaryOutput(many=True))
+    def get(self, request, institution_slug, cluster_id):
+        """The cluster's runs, newest first."""
+        cluster = selectors.cluster_get(institution=request.institution, cluster_id=cluster_id)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.cluster_runs(institution=request.institution, cluster=cluster), request, view=self
+        )
+        return paginator.get_paginated_response(RunSummaryOutput(page, many=True).data)
 
     @extend_schema(request=RunInput, responses={202: RunOutput})
     def post(self, request, institution_slug, cluster_id):
         """Put a task to the cluster; its stages run in the background (202)."""
+        if not request.institution_roles & SUBMITTERS:
+            raise exceptions.PermissionDenied(_("Your role in this institution does not allow this."))
         cluster = selectors.cluster_get(institution=request.institution, cluster_id=cluster_id)
         data = _parse(RunInput, request)
         run = services.cluster_run_start(

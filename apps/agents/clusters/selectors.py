@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections import Counter
+
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
-from apps.agents.models import AgentProposalRecord, Cluster, ClusterRun
+from apps.agents.models import Agent, AgentProposalRecord, Cluster, ClusterRun
 from apps.tenancy.models import Institution
 
 
@@ -31,3 +34,63 @@ def cluster_run_get(*, institution: Institution, run_id: int) -> ClusterRun:
 
 def run_proposals(*, institution: Institution, run: ClusterRun) -> QuerySet[AgentProposalRecord]:
     return AgentProposalRecord.objects.filter(institution=institution, run=run).select_related("agent")
+
+
+def cluster_runs(*, institution: Institution, cluster: Cluster) -> QuerySet[ClusterRun]:
+    """The cluster's runs, newest first, for lists: the record, documents and snapshot (up to
+    200 kB a run) are not loaded; read a run through cluster_run_get for those."""
+    return (
+        ClusterRun.objects.filter(institution=institution, cluster=cluster)
+        .defer("record", "documents", "cluster_snapshot", "weights")
+        .order_by("-pk")
+    )
+
+
+def recent_run_status_counts(*, institution: Institution, per_cluster: int = 20) -> dict[int, Counter]:
+    """Per cluster id, how many of its last `per_cluster` runs are in each status; one query."""
+    ranked = (
+        ClusterRun.objects.filter(institution=institution)
+        .annotate(recent=Window(RowNumber(), partition_by=[F("cluster_id")], order_by=F("pk").desc()))
+        .filter(recent__lte=per_cluster)
+        .values_list("cluster_id", "status")
+    )
+    counts: dict[int, Counter] = {}
+    for cluster_id, status in ranked:
+        counts.setdefault(cluster_id, Counter())[status] += 1
+    return counts
+
+
+def stage_agents(*, institution: Institution, clusters: list[Cluster]) -> dict[str, Agent]:
+    """The institution's agents named in these clusters' stages, by uid; one query.
+
+    An uid that is not this institution's agent is left out (shown as unknown)."""
+    uids = {uid for cluster in clusters for stage in cluster.stages for uid in stage.get("agents", [])}
+    if not uids:
+        return {}
+    agents = Agent.objects.filter(institution=institution, uid__in=_valid_uuids(uids))
+    return {str(agent.uid): agent for agent in agents}
+
+
+def clusters_using_agent(*, institution: Institution, agent: Agent) -> list[Cluster]:
+    """The institution's clusters that name this agent in a stage.
+
+    Matched in Python: JSON containment lookups differ between SQLite and PostgreSQL, and an
+    institution has few clusters."""
+    uid = str(agent.uid)
+    return [
+        cluster
+        for cluster in clusters_of(institution=institution)
+        if any(uid in stage.get("agents", []) for stage in cluster.stages)
+    ]
+
+
+def _valid_uuids(values) -> list[str]:
+    import uuid
+
+    valid = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    return valid
