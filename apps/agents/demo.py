@@ -20,10 +20,19 @@ AGENTS = [
         "autonomy_level": 1,
         "engine": "rules",
         "config": {
+            "rule_set": "permit-intake",
+            "version": "1",
             "rules": [
-                {"id": "resident", "when": "applicant.resident_of_aurelia", "else": "ineligible"},
-                {"id": "documents", "when": "len(documents) >= 1", "else": "incomplete"},
-            ]
+                {
+                    "id": "resident",
+                    "version": "1",
+                    "expression": "not applicant.resident_of_aurelia",
+                    "decision": "ineligible",
+                    "explanation": "Only residents of Aurelia may apply for this permit.",
+                },
+            ],
+            "default_decision": "eligible",
+            "default_explanation": "The applicant is eligible.",
         },
         "card": {
             "purpose": "Completeness and eligibility checks of permit applications before a civil servant decides.",
@@ -83,6 +92,9 @@ def seed_demo(*, federation, stdout) -> None:
         if intake.status == AgentStatus.DRAFT and not _certification_proposed(intake):
             _certify(intake, federation=federation)
     stdout.write("Agents: Aurelia's permit intake agent (certified) and benefit risk model (draft).")
+    from apps.agents.clusters import demo as cluster_demo
+
+    cluster_demo.seed_demo(federation=federation, stdout=stdout)
 
 
 def _certification_proposed(agent: Agent) -> bool:

@@ -46,3 +46,60 @@ def test_a_worker_runs_a_five_stage_cluster(aurelia, ada):
     assert run.progress == 5 and run.decision == "approve"
     assert AgentProposalRecord.all_institutions.filter(run=run).count() == 5
     assert ClusterRun.all_institutions.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_demo_event_permit_cluster_and_flags_it(aurelia, ada, alice):
+    """The issue's "done when": a permit-like task through five real engines on a worker
+    (the broker is Redis when REDIS_URL is set, as in CI), signed, validated, weighted, flagged,
+    and readable through the API."""
+    from apps.agents import services as agent_services
+    from apps.agents.clusters import demo
+    from apps.agents.models import Agent, AgentStatus
+    from portal.testing import api_as
+
+    stages = []
+    with institution_scope(aurelia):
+        for spec in demo.agent_specs(aurelia.pk):
+            agent = agent_services.agent_register(
+                institution=aurelia,
+                actor=ada,
+                name=spec["name"],
+                purpose=spec["purpose"],
+                capabilities=[demo.TASK_TYPE],
+                engine=spec["engine"],
+                config=spec["config"],
+            )
+            stages.append({"name": spec["stage"], "agents": [str(agent.uid)]})
+        # fixture shortcut: certification proper is a threshold approval (tested in test_registry)
+        Agent.objects.update(status=AgentStatus.CERTIFIED)
+        cluster = services.cluster_create(
+            institution=aurelia,
+            actor=ada,
+            name=demo.CLUSTER_NAME,
+            task_type=demo.TASK_TYPE,
+            stages=stages,
+            allowed_decisions=demo.DECISIONS,
+            flagging_policy={"high_impact": {"field": "crowd_size", "threshold": 1000}},
+        )
+    festival = demo.DEMO_RUNS[1]
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            with institution_scope(aurelia):
+                run = services.cluster_run_start(cluster=cluster, record=festival, documents={}, actor=alice)
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                run.refresh_from_db()
+                if run.finished:
+                    break
+                time.sleep(0.2)
+    finally:
+        app.conf.task_always_eager = True
+    assert run.status == ClusterRunStatus.FLAGGED, (run.status, run.error)
+    assert any("High impact" in reason for reason in run.reasons)
+    body = api_as(alice).get(f"/api/v1/institutions/{aurelia.slug}/agents/runs/{run.pk}/").json()
+    assert body["status"] == "flagged" and body["progress"] == 5
+    assert [p["stage_name"] for p in body["proposals"]] == ["intake", "rules", "risk", "precedent", "validator"]
+    assert all(p["signature"] and p["accepted"] for p in body["proposals"])
+    assert sum(body["weights"].values()) == pytest.approx(1.0)

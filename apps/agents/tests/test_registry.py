@@ -529,7 +529,7 @@ def test_list_query_count_is_pinned(aurelia, ada, bob, django_assert_max_num_que
         assert client.get("/api/v1/institutions/aurelia/agents/").status_code == 200
 
 
-def test_the_demo_registers_two_agents_once(settings):
+def test_the_demo_registers_its_agents_once(settings):
     from io import StringIO
 
     from django.core.management import call_command
@@ -540,7 +540,7 @@ def test_the_demo_registers_two_agents_once(settings):
     call_command("seed_demo", stdout=StringIO())
     assert _state() == state
     agents = {a.name: a for a in Agent.all_institutions.filter(institution__slug="aurelia")}
-    assert set(agents) == {"Permit intake (rules)", "Benefit risk model"}
+    assert {"Permit intake (rules)", "Benefit risk model"} <= set(agents)
     assert agents["Permit intake (rules)"].status == AgentStatus.CERTIFIED
     assert agents["Benefit risk model"].status == AgentStatus.DRAFT
     assert all(ModelCard.all_institutions.get(agent=a).public for a in agents.values())
