@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.agents import views
 from apps.agents.clusters import views as cluster_views
+from apps.agents.reputation import views as reputation_views
 
 app_name = "agents"
 
@@ -37,4 +38,10 @@ urlpatterns += [
     path(CLUSTER, cluster_views.cluster_detail, name="cluster_detail"),
     path(CLUSTER + "edit/", cluster_views.cluster_edit, name="cluster_edit"),
     path(CLUSTER + "submit/", cluster_views.cluster_run_submit, name="cluster_run_submit"),
+]
+
+urlpatterns += [
+    path("reputation/", reputation_views.reputation_ranking, name="reputation"),
+    path("reputation/recompute/", reputation_views.reputation_recompute, name="reputation_recompute"),
+    path(AGENT + "reputation/", reputation_views.agent_reputation, name="agent_reputation"),
 ]

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.agents import selectors, services
 from apps.agents.clusters import selectors as cluster_selectors
 from apps.agents.models import AgentStatus, AutonomyLevel, EngineName
+from apps.agents.reputation import selectors as reputation_selectors
 from apps.tenancy.models import Role
 from apps.trust.models import ActType
 from apps.trust.selectors import policy_for_act
@@ -183,6 +184,7 @@ def _detail_context(request, agent) -> dict:
         "card": agent.model_card,
         "versions": selectors.agent_versions(institution=request.institution, agent=agent),
         "clusters": cluster_selectors.clusters_using_agent(institution=request.institution, agent=agent),
+        "reputation": reputation_selectors.agent_history(institution=request.institution, agent=agent, limit=1),
         "is_admin": Role.INSTITUTION_ADMIN in request.institution_roles,
         "pretty_config": json.dumps(agent.config, indent=2, ensure_ascii=False, sort_keys=True),
         "pretty_metrics": json.dumps(agent.model_card.evaluation_metrics, indent=2, ensure_ascii=False),
