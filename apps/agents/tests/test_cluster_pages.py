@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from apps.agents.clusters import redteam, services
-from apps.agents.models import AgentProposalRecord, Cluster, ClusterRun, ClusterRunStatus
+from apps.agents.models import Agent, AgentProposalRecord, AgentStatus, Cluster, ClusterRun, ClusterRunStatus
 from apps.audit.models import AuditEvent
+from apps.tenancy.models import Role
 from apps.tenancy.scope import institution_scope
-from portal.testing import api_as
+from portal.testing import UserFactory, api_as, enrol_totp, member
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +153,13 @@ def test_the_form_offers_only_this_institutions_agents_and_says_only_certified_o
     assert "Only certified agents take part in runs" in html
     assert "<legend>Stage 8</legend>" in html and "Stage 9" not in html
     assert 'aria-describedby="stages-hint"' in html
+
+
+def test_a_retired_agent_is_offered_only_to_the_cluster_that_still_has_it(client, ada, cluster, agents):
+    Agent.all_institutions.filter(pk=agents[2].pk).update(status=AgentStatus.RETIRED)
+    client.force_login(ada)
+    assert "Honest 2" not in client.get(BASE + "new/").content.decode()
+    assert "Honest 2 (Retired)" in client.get(f"{BASE}{cluster.pk}/edit/").content.decode()
 
 
 def test_an_admin_creates_a_cluster_through_the_form(client, ada, aurelia, agents, draft):
@@ -412,3 +420,15 @@ def test_api_lists_a_clusters_runs_for_readers(
     assert body["results"][0]["status"] == "queued" and "record" not in body["results"][0]
     assert api_as(bob).get(url).status_code == 403
     assert api_as(charlie).get(url).status_code == 404
+
+
+def test_api_a_council_member_reads_runs_but_cannot_submit(aurelia, ada, cluster):
+    carmen = member(UserFactory(username="carmen"), aurelia, Role.COUNCIL_MEMBER)
+    enrol_totp(carmen)
+    _queued_runs(cluster, ada, 1)
+    before = _state()
+    url = f"/api/v1/institutions/aurelia/agents/clusters/{cluster.pk}/runs/"
+    client = api_as(carmen)
+    assert client.get(url).json()["count"] == 1
+    assert client.post(url, {"record": {"crowd_size": 1}}, format="json").status_code == 403
+    assert _state() == before
