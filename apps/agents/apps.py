@@ -9,6 +9,7 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         # Certification into the shared registry is a threshold act of apps.trust.
         from apps.agents import services, views
+        from apps.agents.negotiation import handlers  # noqa: F401  (registers the contract net's envelope types)
         from apps.trust.effects import ActEffect, register_effect
         from apps.trust.models import ActType
 

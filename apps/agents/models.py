@@ -357,3 +357,6 @@ class AgentReputation(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"{self.agent_id}: {self.score:.4f}"
+
+
+from apps.agents.negotiation.models import *  # noqa: E402, F403  (the contract net's models, in their own package)

@@ -1,0 +1,1 @@
+"""Contract-net negotiation of tasks between agents, within and across institutions."""
