@@ -5,7 +5,9 @@
    run moved": the script fetches the fragment the way htmx does (HX-Request header) and
    replaces #run-progress with it, so there is one template for the page, the polling and
    the live view. While the socket is open, htmx's own polling of #run-progress is held
-   back; if the socket cannot connect or closes before the run has finished, the polling
+   back to one request every few seconds, a safety net for a socket that connects but never
+   hears (in development the worker does not share the web process's in-memory channel
+   layer); if the socket cannot connect or closes before the run has finished, the polling
    goes on as before (this script polls itself only when htmx did not load). Without
    JavaScript the section has a Refresh link.
 
@@ -16,7 +18,8 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 1000;
+  var POLL_MS = 1000; // as hx-trigger="every 1s"
+  var SAFETY_MS = 5000;
 
   function start(root) {
     var url = root.getAttribute("data-progress-url");
@@ -25,7 +28,7 @@
     var live = false; // socket open: htmx polling is held back
     var busy = false; // a fetch is in flight
     var again = false; // the run moved during that fetch: fetch once more afterwards
-    var polling = false;
+    var lastFetch = Date.now(); // the page was just rendered
 
     function section() {
       return document.getElementById("run-progress");
@@ -55,6 +58,7 @@
       if (!old || !fresh) {
         return;
       }
+      lastFetch = Date.now();
       // Keep the keyboard where it was: the same element if it is still there, else the section.
       var active = document.activeElement;
       var hadFocus = active && old.contains(active);
@@ -100,32 +104,40 @@
         });
     }
 
+    function due() {
+      return !live || Date.now() - lastFetch >= SAFETY_MS;
+    }
+
     function poll() {
+      // only without htmx: the same rhythm as its polling
       if (finished()) {
-        polling = false;
         return;
       }
-      refresh();
+      if (due()) {
+        refresh();
+      }
       window.setTimeout(poll, POLL_MS);
     }
 
     function fallBack() {
       live = false;
       root.setAttribute("data-live", "polling");
-      if (!window.htmx && !polling && !finished()) {
-        polling = true;
-        window.setTimeout(poll, POLL_MS);
-      }
     }
 
-    // htmx's polling request, cancelled while the socket tells us when to fetch.
+    // htmx's polling request, held back while the socket tells us when to fetch.
     document.addEventListener("htmx:beforeRequest", function (event) {
-      if (live && event.target === section()) {
+      if (event.target === section() && !due()) {
         event.preventDefault();
       }
     });
     // htmx polling swapped a new section in: announce it the same way.
-    document.addEventListener("htmx:afterSettle", announce);
+    document.addEventListener("htmx:afterSettle", function () {
+      lastFetch = Date.now();
+      announce();
+    });
+    if (!window.htmx && !finished()) {
+      window.setTimeout(poll, POLL_MS);
+    }
 
     if (!socketPath || !url || !("WebSocket" in window) || finished()) {
       fallBack();
