@@ -80,14 +80,14 @@ class AgentReputationOutput(serializers.Serializer):
 class ReputationApi(InstitutionScopedAPIView):
     required_roles = ANY_MEMBER
 
-    @extend_schema(responses=RankingOutput)
+    @extend_schema(operation_id="agents_reputation_ranking", responses=RankingOutput)
     def get(self, request, institution_slug):
         """The latest scores of the institution's agents, highest first."""
         snapshot = selectors.latest_snapshot(institution=request.institution)
         rows = selectors.ranking(institution=request.institution, snapshot=snapshot) if snapshot else []
         return Response(RankingOutput({"snapshot": snapshot, "agents": rows}).data)
 
-    @extend_schema(request=None, responses={200: SnapshotOutput, 204: None})
+    @extend_schema(operation_id="agents_reputation_recompute", request=None, responses={200: SnapshotOutput, 204: None})
     def post(self, request, institution_slug):
         """Recompute now (administrators); 204 when nothing changed since the last computation."""
         _require_admin(request)
@@ -101,6 +101,7 @@ class AgentReputationApi(InstitutionScopedAPIView):
     required_roles = ANY_MEMBER
 
     @extend_schema(
+        operation_id="agent_reputation_history",
         parameters=[OpenApiParameter("snapshot", int, description="explain this computation (default: the latest)")],
         responses=AgentReputationOutput,
     )
