@@ -29,8 +29,9 @@ from apps.audit.canonical import canonical_json
 from apps.audit.services import audit_append
 from apps.identity.models import KeyOwnerType, KeyStatus, SigningKey
 from apps.identity.services import signing_key_sign
-from apps.tenancy.models import Institution
-from portal.errors import ValidationFailed
+from apps.tenancy.models import Institution, Role
+from apps.tenancy.selectors import roles_of
+from portal.errors import PermissionDenied, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +180,17 @@ def cluster_update(
 
 @transaction.atomic
 def cluster_run_start(*, cluster: Cluster, record: Any, documents: Any, actor) -> ClusterRun:
-    """Queue a task for a cluster; its stages run as Celery tasks after commit.
+    """Queue a task for a cluster (civil servants and administrators, or the node itself);
+    its stages run as Celery tasks after commit.
 
-    Raises: ValidationFailed."""
+    Raises: PermissionDenied, ValidationFailed."""
     from apps.agents import tasks
+
+    if actor is not None and (
+        isinstance(actor, str)
+        or not roles_of(user=actor, institution=cluster.institution) & {Role.CIVIL_SERVANT, Role.INSTITUTION_ADMIN}
+    ):
+        raise PermissionDenied(_("Only civil servants and administrators put tasks to a cluster."))
 
     if not isinstance(record, dict):
         raise ValidationFailed(errors={"record": ["The record must be an object."]})

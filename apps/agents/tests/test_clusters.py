@@ -386,3 +386,13 @@ def test_api_bad_cluster_update_changes_nothing(ada, aurelia, cluster):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/problem+json")
     assert (_state(), list(Cluster.all_institutions.values_list("name", "stages", "flagging_policy"))) == before
+
+
+def test_the_service_refuses_a_citizen_submitting_a_task(aurelia, ada, bob, honest5):
+    from portal.errors import PermissionDenied
+
+    cluster = _cluster(aurelia, ada, [honest5[0]])
+    before = _state()
+    with institution_scope(aurelia), pytest.raises(PermissionDenied):
+        services.cluster_run_start(cluster=cluster, record=redteam.RECORD, documents={}, actor=bob)
+    assert _state() == before
