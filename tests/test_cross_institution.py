@@ -20,6 +20,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.agents.negotiation.testing import sweep_announcement, sweep_received_call
 from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
@@ -100,6 +101,8 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "agent_uid": lambda w: _aurelia_agent(w).uid,
     "cluster_id": lambda w: _aurelia_run(w).cluster_id,
     "run_id": lambda w: _aurelia_run(w).pk,
+    "announcement_uid": lambda w: sweep_announcement(w).uid,
+    "call_uid": lambda w: sweep_received_call(w).call_uid,
 }
 
 

@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.agents import views
 from apps.agents.clusters import views as cluster_views
+from apps.agents.negotiation import views as negotiation_views
 from apps.agents.reputation import views as reputation_views
 
 app_name = "agents"
@@ -44,4 +45,22 @@ urlpatterns += [
     path("reputation/", reputation_views.reputation_ranking, name="reputation"),
     path("reputation/recompute/", reputation_views.reputation_recompute, name="reputation_recompute"),
     path(AGENT + "reputation/", reputation_views.agent_reputation, name="agent_reputation"),
+]
+
+# the contract net (apps/agents/negotiation)
+CALL = "negotiations/<uuid:announcement_uid>/"
+
+urlpatterns += [
+    path("negotiations/", negotiation_views.negotiation_list, name="negotiation_list"),
+    path("negotiations/new/", negotiation_views.announcement_create, name="negotiation_create"),
+    path(CALL, negotiation_views.announcement_detail, name="negotiation_detail"),
+    path(CALL + "bid/", negotiation_views.announcement_bid, name="negotiation_bid"),
+    path(CALL + "award/", negotiation_views.announcement_award, name="negotiation_award"),
+    path(CALL + "cancel/", negotiation_views.announcement_cancel, name="negotiation_cancel"),
+    path(CALL + "contract/", negotiation_views.contract_detail, name="negotiation_contract"),
+    path(
+        "negotiations/incoming/<uuid:call_uid>/",
+        negotiation_views.received_call_detail,
+        name="negotiation_incoming",
+    ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.agents.api import clusters, reputation, views
+from apps.agents.api import clusters, negotiation, reputation, views
 
 AGENTS = "institutions/<slug:institution_slug>/agents/"
 AGENT = AGENTS + "<uuid:agent_uid>/"
@@ -27,4 +27,29 @@ urlpatterns += [
 urlpatterns += [
     path(AGENTS + "reputation/", reputation.ReputationApi.as_view(), name="api-agents-reputation"),
     path(AGENT + "reputation/", reputation.AgentReputationApi.as_view(), name="api-agent-reputation"),
+]
+
+# the contract net (apps/agents/negotiation)
+NEGOTIATIONS = AGENTS + "negotiations/"
+CALL = NEGOTIATIONS + "<uuid:announcement_uid>/"
+INCOMING = NEGOTIATIONS + "incoming/"
+urlpatterns += [
+    path(NEGOTIATIONS, negotiation.AnnouncementListApi.as_view(), name="api-agent-negotiations"),
+    path(CALL, negotiation.AnnouncementDetailApi.as_view(), name="api-agent-negotiation"),
+    path(CALL + "bids/", negotiation.AnnouncementBidApi.as_view(), name="api-agent-negotiation-bid"),
+    path(CALL + "award/", negotiation.AnnouncementAwardApi.as_view(), name="api-agent-negotiation-award"),
+    path(CALL + "cancel/", negotiation.AnnouncementCancelApi.as_view(), name="api-agent-negotiation-cancel"),
+    path(CALL + "contract/", negotiation.ContractApi.as_view(), name="api-agent-negotiation-contract"),
+    path(CALL + "contract/sign/", negotiation.ContractSignApi.as_view(), name="api-agent-negotiation-sign"),
+    path(INCOMING, negotiation.ReceivedCallListApi.as_view(), name="api-agent-negotiations-incoming"),
+    path(
+        INCOMING + "<uuid:call_uid>/",
+        negotiation.ReceivedCallDetailApi.as_view(),
+        name="api-agent-negotiation-incoming",
+    ),
+    path(
+        INCOMING + "<uuid:call_uid>/bids/",
+        negotiation.ReceivedCallBidApi.as_view(),
+        name="api-agent-negotiation-incoming-bid",
+    ),
 ]

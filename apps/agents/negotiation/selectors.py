@@ -59,3 +59,13 @@ def received_call_get(*, institution: Institution, call_uid) -> ReceivedCall:
 
 def sent_bids_of(*, institution: Institution, call: ReceivedCall) -> QuerySet[SentBid]:
     return SentBid.objects.filter(institution=institution, call=call).select_related("agent")
+
+
+def sent_bid_delivery(*, institution: Institution, sent: SentBid) -> dict[str, str]:
+    """Where the bid's envelope stands: pending, delivered, or failed with the announcer's reason."""
+    from apps.federation.selectors import outbox_for
+
+    outbox = outbox_for(institution=institution).filter(envelope_id=sent.envelope_id).first()
+    if outbox is None:
+        return {"status": "unknown", "detail": ""}
+    return {"status": outbox.status, "detail": outbox.last_error}

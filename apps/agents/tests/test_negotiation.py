@@ -31,7 +31,7 @@ from apps.identity.models import SigningKey
 from apps.tenancy.models import Role
 from apps.tenancy.scope import institution_scope
 from portal.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
-from portal.testing import InstitutionFactory, UserFactory, enrol_totp, member
+from portal.testing import InstitutionFactory, UserFactory, api_as, enrol_totp, member
 
 pytestmark = pytest.mark.django_db
 
@@ -610,3 +610,204 @@ def test_an_agent_of_another_institution_cannot_bid_locally(
             announcement=announcement, agent=stranger, price="1", currency="EUR", hours=1, confidence="1", actor=ada
         )
     assert not bids(announcement)
+
+
+# --- the API ------------------------------------------------------------------------------
+
+API = "/api/v1/institutions/{slug}/agents/negotiations/"
+
+
+def _api_body(**overrides):
+    return {
+        "task_type": TASK,
+        "title": "Lift maintenance",
+        "description": "",
+        "specification": {"lifts": 3},
+        "weights": {"price": 5, "time": 3, "confidence": 2},
+        "currency": "EUR",
+        "max_price": "20000.00",
+        "bidding_deadline": (timezone.now() + timedelta(days=3)).isoformat(),
+        "invited": [],
+        **overrides,
+    }
+
+
+def test_the_protocol_over_the_api(aurelia, borealis, ada, beatrice, alice, bob, django_capture_on_commit_callbacks):
+    local = make_agent(aurelia, ada, "Aurelia manual")
+    remote = make_agent(borealis, beatrice, "Borealis manual")
+    base = API.format(slug="aurelia")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(ada).post(base, _api_body(invited=[borealis.did]), format="json")
+    assert response.status_code == 201, response.json()
+    uid = response.json()["uid"]
+    assert response.json()["weights"] == {"price": 0.5, "time": 0.3, "confidence": 0.2}
+
+    # Borealis' administrator sees the invitation and bids with its agent, by envelope
+    incoming = API.format(slug="borealis") + "incoming/"
+    listed = api_as(beatrice).get(incoming).json()["results"]
+    assert [c["call_uid"] for c in listed] == [uid]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(beatrice).post(
+            f"{incoming}{uid}/bids/",
+            {"agent": str(remote.uid), "price": "9000.00", "currency": "EUR", "hours": 300, "confidence": "0.800"},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    assert response.json()["delivery"]["status"] == "pending"  # it leaves after the commit
+    sent_bids = api_as(beatrice).get(f"{incoming}{uid}/").json()["sent_bids"]
+    assert [b["delivery"]["status"] for b in sent_bids] == ["delivered"]
+
+    # Aurelia's administrator bids for its own agent
+    response = api_as(ada).post(
+        f"{base}{uid}/bids/",
+        {"agent": str(local.uid), "price": "9500.00", "currency": "EUR", "hours": 200, "confidence": "0.900"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+
+    # the award waits for the deadline, and only administrators make it
+    response = api_as(ada).post(f"{base}{uid}/award/")
+    assert response.status_code == 409 and response.json()["code"] == "bidding_open"
+    close_bidding(Announcement.all_institutions.get(uid=uid))
+    for person in (alice, bob):
+        response = api_as(person).post(f"{base}{uid}/award/")
+        assert response.status_code == 403 and response["Content-Type"].startswith("application/problem+json")
+    assert Announcement.all_institutions.get(uid=uid).status == AnnouncementStatus.OPEN
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(ada).post(f"{base}{uid}/award/")
+    assert response.status_code == 200
+    detail = response.json()
+    assert detail["status"] == "awarded" and [b["rank"] for b in detail["bids"]] == [1, 2]
+    assert detail["award_reasoning"]["winner"] in {local.did, remote.did}
+
+    # the contract: readable by staff, signed only by an administrator who confirms
+    contract_url = f"{base}{uid}/contract/"
+    assert api_as(alice).get(contract_url).json()["status"] == "draft"
+    assert api_as(bob).get(contract_url).status_code == 403
+    for person in (alice, bob):
+        assert api_as(person).post(contract_url + "sign/", {"confirm": True}, format="json").status_code == 403
+    response = api_as(ada).post(contract_url + "sign/", {"confirm": False}, format="json")
+    assert response.status_code == 400 and "confirm" in response.json()["errors"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(ada).post(contract_url + "sign/", {"confirm": True}, format="json")
+    assert response.status_code == 200
+    signed = response.json()
+    assert signed["status"] == "signed" and signed["signer"] == "ada" and signed["signature_valid"] is True
+    response = api_as(ada).post(contract_url + "sign/", {"confirm": True}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "invalid_transition"
+
+
+def test_api_errors_are_problem_documents_and_change_nothing(aurelia, ada, bob, django_capture_on_commit_callbacks):
+    base = API.format(slug="aurelia")
+    events = AuditEvent.objects.count()
+    response = api_as(ada).post(base, _api_body(weights={"price": 0, "time": 0, "confidence": 0}), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_failed"
+    assert "weights" in response.json()["errors"]
+    assert api_as(bob).get(base).status_code == 403
+    assert api_as(bob).post(base, _api_body(), format="json").status_code == 403
+    assert not Announcement.all_institutions.exists()
+    assert AuditEvent.objects.exclude(action__startswith="identity.").count() == events
+
+
+def test_the_list_endpoint_has_a_fixed_number_of_queries(
+    aurelia, ada, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    for n in range(3):
+        announce(aurelia, ada, django_capture_on_commit_callbacks, title=f"Call {n}")
+    with django_assert_max_num_queries(12):
+        response = api_as(ada).get(API.format(slug="aurelia"))
+    assert response.status_code == 200 and response.json()["count"] == 3
+
+
+# --- the pages ----------------------------------------------------------------------------
+
+PAGES = "/i/{slug}/agents/negotiations/"
+
+
+def test_the_pages_take_an_administrator_through_the_protocol(
+    client, aurelia, borealis, ada, beatrice, django_capture_on_commit_callbacks
+):
+    local = make_agent(aurelia, ada, "Aurelia manual")
+    remote = make_agent(borealis, beatrice, "Borealis manual")
+    client.force_login(ada)
+    base = PAGES.format(slug="aurelia")
+    assert client.get(base).status_code == 200
+    assert client.get(base + "new/").status_code == 200
+    deadline = timezone.localtime(timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    form = {
+        "title": "Lift maintenance",
+        "task_type": TASK,
+        "description": "Quarterly",
+        "specification": '{"lifts": 3}',
+        "weight_price": "50",
+        "weight_time": "30",
+        "weight_confidence": "20",
+        "currency": "EUR",
+        "max_price": "",
+        "max_hours": "",
+        "bidding_deadline": deadline,
+        "invited": [borealis.did],
+        "other_invited": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(base + "new/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    announcement = Announcement.all_institutions.get()
+    detail = f"{base}{announcement.uid}/"
+    page = client.get(detail)
+    assert page.status_code == 200 and "Aurelia manual" in page.content.decode()
+    response = client.post(
+        detail + "bid/",
+        {"agent": str(local.uid), "price": "9000", "currency": "EUR", "hours": "100", "confidence": "0.9"},
+    )
+    assert response.status_code == 302
+    bad = client.post(
+        detail + "bid/",
+        {"agent": str(local.uid), "price": "9000", "currency": "EUR", "hours": "100", "confidence": "0.9"},
+    )
+    assert bad.status_code == 409 and "already bid" in bad.content.decode()
+
+    # Borealis' administrator bids from the invitation's page
+    client.force_login(beatrice)
+    incoming = f"{PAGES.format(slug='borealis')}incoming/{announcement.uid}/"
+    assert client.get(incoming).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            incoming,
+            {"agent": str(remote.uid), "price": "9500", "currency": "EUR", "hours": "80", "confidence": "0.95"},
+        )
+    assert response.status_code == 302
+    assert "Accepted by the announcer" in client.get(incoming).content.decode()
+
+    client.force_login(ada)
+    close_bidding(announcement)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(detail + "award/").status_code == 302
+    page = client.get(detail).content.decode()
+    assert "Won" in page and "contract awaits a signature" in page
+    contract_page = detail + "contract/"
+    assert client.get(contract_page).status_code == 200
+    assert client.post(contract_page, {}).status_code == 400  # not confirmed
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(contract_page, {"confirm": "on"}).status_code == 302
+    assert "The signature verifies" in client.get(contract_page).content.decode()
+
+
+def test_citizens_and_civil_servants_cannot_act_on_the_pages(
+    client, aurelia, ada, alice, bob, local_agent, django_capture_on_commit_callbacks
+):
+    announcement = announce(aurelia, ada, django_capture_on_commit_callbacks)
+    close_bidding(announcement)
+    detail = f"{PAGES.format(slug='aurelia')}{announcement.uid}/"
+    client.force_login(bob)
+    assert client.get(PAGES.format(slug="aurelia")).status_code == 403
+    assert client.get(detail).status_code == 403
+    client.force_login(alice)
+    assert client.get(detail).status_code == 200
+    assert client.post(detail + "award/").status_code == 403
+    assert client.get(PAGES.format(slug="aurelia") + "new/").status_code == 403
+    announcement.refresh_from_db()
+    assert announcement.status == AnnouncementStatus.OPEN
+    award(announcement, ada, django_capture_on_commit_callbacks)
+    assert client.post(detail + "contract/", {"confirm": "on"}).status_code == 403
+    assert Contract.all_institutions.get().status == ContractStatus.DRAFT
