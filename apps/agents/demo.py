@@ -95,6 +95,9 @@ def seed_demo(*, federation, stdout) -> None:
     from apps.agents.clusters import demo as cluster_demo
 
     cluster_demo.seed_demo(federation=federation, stdout=stdout)
+    from apps.agents.negotiation import demo as negotiation_demo
+
+    negotiation_demo.seed_demo(federation=federation, stdout=stdout)
 
 
 def _certification_proposed(agent: Agent) -> bool:

@@ -152,8 +152,9 @@ def score_bids(bids: list[BidInput], weights: dict[str, float]) -> list[ScoredBi
     ]
 
 
-def explain(ranked: list[ScoredBid], weights: dict[str, float]) -> str:
-    """One paragraph for people: what won and why, in the terms of the formula."""
+def explain(ranked: list[ScoredBid], weights: dict[str, float], names: dict[str, str] | None = None) -> str:
+    """One paragraph for people: what won and why, in the terms of the formula (`names`: key -> label)."""
+    names = names or {}
     if not ranked:
         return _("No acceptable bid was received.")
     winner = ranked[0]
@@ -165,7 +166,7 @@ def explain(ranked: list[ScoredBid], weights: dict[str, float]) -> str:
         "wp": weights["price"] * 100,
         "wt": weights["time"] * 100,
         "wc": weights["confidence"] * 100,
-        "agent": winner.key,
+        "agent": names.get(winner.key, winner.key),
         "criteria": winner.criteria_score,
         "price": winner.criteria["price"],
         "time": winner.criteria["time"],
@@ -179,10 +180,10 @@ def explain(ranked: list[ScoredBid], weights: dict[str, float]) -> str:
             text += " " + _(
                 "The next best, %(agent)s, scored the same (%(score).3f): the tie was broken by lower price, "
                 "shorter time, higher confidence, then the earlier bid."
-            ) % {"agent": runner.key, "score": runner.score}
+            ) % {"agent": names.get(runner.key, runner.key), "score": runner.score}
         else:
             text += " " + _("The next best, %(agent)s, scored %(score).3f.") % {
-                "agent": runner.key,
+                "agent": names.get(runner.key, runner.key),
                 "score": runner.score,
             }
     return text

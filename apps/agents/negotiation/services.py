@@ -799,7 +799,11 @@ def announcement_award(*, announcement: Announcement, actor) -> Announcement:
         "bids": [r.to_dict() for r in ranked],
         "excluded": [{"agent": b.agent_did, "reason": b.note} for b in excluded],
         "winner": winner.agent_did if winner else None,
-        "explanation": scoring.explain(ranked, announcement.weights),
+        "explanation": scoring.explain(
+            ranked,
+            announcement.weights,
+            names={b.agent_did: f"{b.agent_name} ({b.bidder_name or b.bidder_did})" for b in eligible},
+        ),
     }
     announcement.status_reason = announcement.award_reasoning["explanation"]
     announcement.save()

@@ -811,3 +811,48 @@ def test_citizens_and_civil_servants_cannot_act_on_the_pages(
     award(announcement, ada, django_capture_on_commit_callbacks)
     assert client.post(detail + "contract/", {"confirm": "on"}).status_code == 403
     assert Contract.all_institutions.get().status == ContractStatus.DRAFT
+
+
+# --- the demo -----------------------------------------------------------------------------
+
+
+def test_the_demo_leaves_a_contract_awaiting_a_signature_and_runs_once(aurelia, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from apps.agents.negotiation import demo
+    from apps.tenancy.management.commands.seed_demo import DemoFederation
+    from apps.trust import services as trust_services
+    from apps.trust.models import ActType
+
+    nordwind = InstitutionFactory(name="Nordwind Energy", slug="nordwind")
+    ministry = InstitutionFactory(name="Ministry of the Interior", slug="ministry-interior")
+    people = {
+        "adrian": (aurelia, "adrian"),
+        "nils": (nordwind, "nils"),
+        "ines": (ministry, "ines"),
+    }
+    federation = DemoFederation(
+        institutions={"aurelia": aurelia, "nordwind": nordwind, "ministry-interior": ministry},
+        users={
+            name: member(UserFactory(username=username), institution, Role.INSTITUTION_ADMIN)
+            for name, (institution, username) in people.items()
+        },
+    )
+    trust_services.threshold_policy_create(
+        name="Certification of agents", act_type=ActType.CERTIFY_AGENT, k=2, authorities=[aurelia, ministry]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        demo.seed_demo(federation=federation, stdout=StringIO())
+    announcement = Announcement.all_institutions.get(institution=aurelia)
+    assert announcement.status == AnnouncementStatus.AWARDED
+    assert {b.source for b in bids(announcement)} == {BidSource.LOCAL, BidSource.ENVELOPE}
+    contract = Contract.all_institutions.get(announcement=announcement)
+    assert contract.status == ContractStatus.DRAFT
+    assert ReceivedCall.all_institutions.get(institution=nordwind).status in {
+        ReceivedCallStatus.AWARDED,
+        ReceivedCallStatus.NOT_WON,
+    }
+    events = AuditEvent.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        demo.seed_demo(federation=federation, stdout=StringIO())
+    assert Announcement.all_institutions.count() == 1 and AuditEvent.objects.count() == events
