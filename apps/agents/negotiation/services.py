@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -151,12 +152,14 @@ def _notify_admins(*, institution: Institution, title: str, url: str, actor=None
         notification_send(institution=institution, recipient=user, title=title, url=url, actor=actor)
 
 
-def _call_url(institution: Institution, announcement_uid) -> str:
-    return f"/i/{institution.slug}/agents/negotiations/{announcement_uid}/"
+def _call_url(institution: Institution, announcement_uid, page: str = "negotiation_detail") -> str:
+    return reverse(
+        f"agents:{page}", kwargs={"institution_slug": institution.slug, "announcement_uid": announcement_uid}
+    )
 
 
 def _received_url(institution: Institution, call_uid) -> str:
-    return f"/i/{institution.slug}/agents/negotiations/incoming/{call_uid}/"
+    return reverse("agents:negotiation_incoming", kwargs={"institution_slug": institution.slug, "call_uid": call_uid})
 
 
 # --- validation -------------------------------------------------------------------------
@@ -831,7 +834,7 @@ def announcement_award(*, announcement: Announcement, actor) -> Announcement:
         _notify_admins(
             institution=institution,
             title=_("A contract awaits a signature: %(title)s") % {"title": announcement.title},
-            url=_call_url(institution, announcement.uid) + "contract/",
+            url=_call_url(institution, announcement.uid, "negotiation_contract"),
         )
     for bid in bids:
         if bid.source != BidSource.ENVELOPE:
