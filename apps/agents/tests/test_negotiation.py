@@ -856,3 +856,66 @@ def test_the_demo_leaves_a_contract_awaiting_a_signature_and_runs_once(aurelia, 
     with django_capture_on_commit_callbacks(execute=True):
         demo.seed_demo(federation=federation, stdout=StringIO())
     assert Announcement.all_institutions.count() == 1 and AuditEvent.objects.count() == events
+
+
+def test_another_institution_gets_404_on_every_negotiation_route_and_nothing_changes(
+    client, aurelia, borealis, ada, beatrice, charlie, local_agent, django_capture_on_commit_callbacks
+):
+    """Charlie (Borealis) on Aurelia's calls, contract and received call: 404, API and pages alike."""
+    from apps.agents.negotiation.testing import sweep_received_call
+
+    other = InstitutionFactory(name="City of Caldera", slug="caldera")
+    announcement = announce(aurelia, ada, django_capture_on_commit_callbacks)
+    close_bidding(announcement)
+    award(announcement, ada, django_capture_on_commit_callbacks)
+
+    class World:
+        pass
+
+    world = World()
+    world.aurelia, world.borealis = aurelia, other
+    received = sweep_received_call(world)
+    uid, call_uid = announcement.uid, received.call_uid
+    pages = "/i/aurelia/agents/negotiations/"
+    api = API.format(slug="aurelia")
+    paths = [
+        pages,
+        pages + "new/",
+        f"{pages}{uid}/",
+        f"{pages}{uid}/bid/",
+        f"{pages}{uid}/award/",
+        f"{pages}{uid}/cancel/",
+        f"{pages}{uid}/contract/",
+        f"{pages}incoming/{call_uid}/",
+        api,
+        f"{api}{uid}/",
+        f"{api}{uid}/bids/",
+        f"{api}{uid}/award/",
+        f"{api}{uid}/cancel/",
+        f"{api}{uid}/contract/",
+        f"{api}{uid}/contract/sign/",
+        f"{api}incoming/",
+        f"{api}incoming/{call_uid}/",
+        f"{api}incoming/{call_uid}/bids/",
+    ]
+    before = (
+        AuditEvent.objects.exclude(action__startswith="identity.").count(),
+        list(Announcement.all_institutions.values_list("status", flat=True)),
+        list(Contract.all_institutions.values_list("status", flat=True)),
+        Bid.all_institutions.count(),
+        SentBid.all_institutions.count(),
+    )
+    client.force_login(charlie)
+    for path in paths:
+        for method in ("get", "post"):
+            body = {"confirm": True, "reason": "x", "agent": str(local_agent.uid), "price": "1", "hours": 1}
+            response = getattr(client, method)(path, data=body, content_type="application/json")
+            assert response.status_code == 404, (method, path, response.status_code)
+    after = (
+        AuditEvent.objects.exclude(action__startswith="identity.").count(),
+        list(Announcement.all_institutions.values_list("status", flat=True)),
+        list(Contract.all_institutions.values_list("status", flat=True)),
+        Bid.all_institutions.count(),
+        SentBid.all_institutions.count(),
+    )
+    assert after == before
