@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.trust",
     "apps.federation",
     "apps.agents",
+    "apps.feedback",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
     "agents-reputation-recompute": {
         "task": "apps.agents.tasks.reputation_recompute_all_task",
         "schedule": env.float("CIVITAS_REPUTATION_RECOMPUTE_SECONDS", default=900.0),
+    },
+    "feedback-escalate-due": {
+        "task": "apps.feedback.tasks.review_items_escalate_due_task",
+        "schedule": env.float("CIVITAS_COUNCIL_ESCALATION_SECONDS", default=60.0),
     },
     "federation-outbox-resend": {
         "task": "apps.federation.tasks.outbox_resend_pending_task",

@@ -217,6 +217,11 @@ class ClusterRun(InstitutionOwned):
         "ReputationSnapshot", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     error = models.TextField(blank=True)
+    # a council's verdict on a flagged (or sampled) run, applied by
+    # clusters.services.cluster_run_apply_verdict: {"item", "council", "verdict", "decision", "reasons", "dissent"}
+    council_verdict = models.JSONField(_("council verdict"), default=dict, blank=True)
+    final_decision = models.CharField(_("final decision"), max_length=100, blank=True)
+    sampled_for_audit = models.BooleanField(_("sampled for a council audit"), default=False)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -77,3 +77,14 @@ def reputation_recompute_all_task() -> int:
     for institution_id in ids:
         reputation_recompute_task.delay(institution_id=institution_id, trigger="schedule")
     return len(ids)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@institution_task
+def cluster_run_to_council_task(*, run_id: int, institution_id: int) -> int | None:
+    """Put a flagged or sampled run before its council; returns the review item's id."""
+    from apps.agents import review
+    from apps.agents.models import ClusterRun
+
+    item = review.submit_run_for_review(run=ClusterRun.objects.get(pk=run_id))
+    return item.pk if item else None

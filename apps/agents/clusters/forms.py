@@ -95,6 +95,17 @@ class ClusterForm(forms.Form):
     flag_on_out_of_scope = forms.BooleanField(
         label=gettext_lazy("Send to the council when an agent is refused as out of scope"), required=False
     )
+    audit_sample_rate = forms.DecimalField(
+        label=gettext_lazy("Share of standing decisions audited by the council (%)"),
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        required=False,
+        help_text=gettext_lazy(
+            "Decisions that are not flagged are drawn at this rate and sent to the council anyway, so that the "
+            "error rate of the decisions that stand is measured."
+        ),
+    )
     high_impact_field = forms.CharField(
         label=gettext_lazy("High-impact field"),
         max_length=200,
@@ -111,7 +122,14 @@ class ClusterForm(forms.Form):
     )
 
     GENERAL = ("name", "task_type", "allowed_decisions")
-    POLICY = ("min_confidence", "max_disagreement", "flag_on_rejected", "flag_on_out_of_scope")
+    POLICY = (
+        "min_confidence",
+        "max_disagreement",
+        "flag_on_rejected",
+        "flag_on_out_of_scope",
+        "audit_sample_rate",
+        "watch_agents",
+    )
     HIGH_IMPACT = ("high_impact_field", "high_impact_threshold")
 
     def __init__(self, *args, agents: list[Agent], rows: int = STAGE_ROWS, **kwargs):
@@ -122,6 +140,16 @@ class ClusterForm(forms.Form):
             (str(agent.uid), _("%(name)s (%(status)s)") % {"name": agent.name, "status": agent.get_status_display()})
             for agent in agents
         ]
+        self.fields["watch_agents"] = forms.MultipleChoiceField(
+            label=_("Agents on the watch list"),
+            help_text=_(
+                "Every run these agents take part in goes to the council. Agents that councils often contradict "
+                "are added here automatically; only an administrator takes them off."
+            ),
+            choices=choices,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+        )
         for number in range(1, self.rows + 1):
             self.fields[f"stage_{number}_name"] = forms.CharField(
                 label=_("Name of stage %(n)s") % {"n": number}, max_length=80, required=False
@@ -142,6 +170,8 @@ class ClusterForm(forms.Form):
             "max_disagreement": _percent(policy["max_disagreement"]),
             "flag_on_rejected": policy["flag_on_rejected"],
             "flag_on_out_of_scope": policy["flag_on_out_of_scope"],
+            "audit_sample_rate": _percent(policy["audit_sample_rate"]),
+            "watch_agents": list(policy["watch_agents"]),
         }
         if policy["high_impact"]:
             initial["high_impact_field"] = policy["high_impact"]["field"]
@@ -248,6 +278,8 @@ class ClusterForm(forms.Form):
                 "max_disagreement": float(data["max_disagreement"]) / 100,
                 "flag_on_rejected": data["flag_on_rejected"],
                 "flag_on_out_of_scope": data["flag_on_out_of_scope"],
+                "audit_sample_rate": float(data.get("audit_sample_rate") or 0) / 100,
+                "watch_agents": list(data.get("watch_agents") or []),
                 "high_impact": {"field": field, "threshold": _number(threshold)} if field else None,
             },
         }

@@ -382,6 +382,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
         disagreement=combined.disagreement,
         rejected=len(rejected),
         refused=len(refused),
+        participants=tuple(str(r.agent.uid) for r in records if not r.refused),
     )
     run.decision = combined.decision
     run.confidence = combined.confidence
@@ -389,6 +390,10 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
     run.reasons = reasons
     run.weights = weights
     run.reputation_snapshot = snapshot
+    run.final_decision = "" if reasons else run.decision
+    run.sampled_for_audit = not reasons and flagging.sampled_for_audit(
+        policy=run.cluster_snapshot["flagging_policy"], inputs_digest=run.inputs_digest, run_id=run.pk
+    )
     run.transition_to(ClusterRunStatus.FLAGGED if reasons else ClusterRunStatus.DECIDED)
     run.save()
     audit_append(
@@ -420,9 +425,18 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
                 "disagreement": combined.disagreement,
                 "flagged": run.flagged,
                 "reasons": reasons,
+                "sampled_for_audit": run.sampled_for_audit,
             },
         },
     )
+    if run.flagged or run.sampled_for_audit:
+        from apps.agents import tasks
+
+        run_id, institution_id = run.pk, run.institution_id
+        transaction.on_commit(
+            lambda: tasks.cluster_run_to_council_task.delay(run_id=run_id, institution_id=institution_id),
+            robust=True,
+        )
     live.broadcast_run(run, event="finished")
     reputation_services.reputation_evidence_from_run(run=run, records=records)
     if run.submitted_by_id:
@@ -455,4 +469,34 @@ def cluster_run_fail(*, run: ClusterRun, error: str) -> ClusterRun:
         changes={"error": run.error},
     )
     live.broadcast_run(run, event="finished")
+    return run
+
+
+@transaction.atomic
+def cluster_run_apply_verdict(*, run: ClusterRun, verdict: dict, actor=None) -> ClusterRun:
+    """Attach a council's verdict to a flagged (or audited) run; its decision becomes final.
+
+    `verdict`: {"item", "council", "verdict", "decision", "reasons", "dissent"}. Idempotent
+    for the same item. Raises: InvalidTransition (the run is not finished, or already has
+    another verdict)."""
+    from portal.errors import InvalidTransition
+
+    run = ClusterRun.objects.select_for_update().get(pk=run.pk)
+    if run.status not in {ClusterRunStatus.FLAGGED, ClusterRunStatus.DECIDED}:
+        raise InvalidTransition(_("Only a decided or flagged run takes a council's verdict."))
+    if run.council_verdict:
+        if run.council_verdict.get("item") == verdict.get("item"):
+            return run
+        raise InvalidTransition(_("This run already has a council's verdict."))
+    run.council_verdict = verdict
+    run.final_decision = verdict.get("decision") or ""
+    run.save(update_fields=["council_verdict", "final_decision"])
+    audit_append(
+        institution=run.institution,
+        actor=actor,
+        action="agents.cluster_run_verdict",
+        target=run,
+        changes={"verdict": verdict, "final_decision": run.final_decision, "decided_by_agents": run.decision},
+    )
+    live.broadcast_run(run, event="verdict")
     return run

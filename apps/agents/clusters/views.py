@@ -51,10 +51,20 @@ def policy_in_words(policy: dict) -> list[str]:
         reasons.append(_("the validator rejected an agent's proposal (for example, it cited a fact not in the record)"))
     if policy["flag_on_out_of_scope"]:
         reasons.append(_("an agent was refused because it acted outside its task type or allowed decisions"))
+    if policy["watch_agents"]:
+        reasons.append(
+            _("an agent on the watch list takes part (%(n)s agents: councils often contradicted them)")
+            % {"n": len(policy["watch_agents"])}
+        )
     if policy["high_impact"]:
         reasons.append(
             _("the record's %(field)s is %(threshold)s or more")
             % {"field": policy["high_impact"]["field"], "threshold": policy["high_impact"]["threshold"]}
+        )
+    if policy["audit_sample_rate"]:
+        reasons.append(
+            _("and %(percent)s %% of the other decisions are drawn for an audit by the council")
+            % {"percent": floatformat(policy["audit_sample_rate"] * 100, -2)}
         )
     return reasons
 

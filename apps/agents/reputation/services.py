@@ -92,6 +92,60 @@ def reputation_evidence_from_run(*, run: ClusterRun, records: list[AgentProposal
 
 
 @transaction.atomic
+def reputation_evidence_from_verdict(*, run: ClusterRun, decision: str, item_id: int) -> int:
+    """Store what a council's verdict says of a run's agents: the council graph.
+
+    Every agent that gave an accepted or rejected proposal is rated by every other such agent:
+    up when its decision is the verdict's, down when it is not. When the council sent the case
+    back to people (no decision), only the agents that proposed the overturned decision are
+    known to be wrong. Idempotent per review item."""
+    source = f"council item {item_id}"
+    # tenancy: the run's institution, explicit
+    if ReputationEvidence.all_institutions.filter(institution=run.institution, source=source).exists():
+        return 0
+    took_part = [
+        r
+        for r in AgentProposalRecord.all_institutions.filter(run=run, refused="")
+        if (r.proposal or {}).get("decision")
+    ]
+    rows = []
+    for record in took_part:
+        proposed = record.proposal["decision"]
+        if decision:
+            right = proposed == decision
+        elif proposed == run.decision:
+            right = False
+        else:
+            continue
+        for rater in took_part:
+            if rater.agent_id == record.agent_id:
+                continue
+            rows.append(
+                ReputationEvidence(
+                    institution=run.institution,
+                    rater_id=rater.agent_id,
+                    ratee_id=record.agent_id,
+                    graph=ReputationGraph.COUNCIL,
+                    positive=1.0 if right else 0.0,
+                    negative=0.0 if right else 1.0,
+                    run=run,
+                    source=source,
+                )
+            )
+    ReputationEvidence.objects.bulk_create(rows)
+    if rows:
+        audit_append(
+            institution=run.institution,
+            actor=None,
+            action="agents.reputation_evidence",
+            target=run,
+            changes={"graph": ReputationGraph.COUNCIL, "source": source, "rows": len(rows), "decision": decision},
+        )
+        reputation_recompute_soon(institution_id=run.institution_id)
+    return len(rows)
+
+
+@transaction.atomic
 def reputation_evidence_add(
     *,
     institution: Institution,

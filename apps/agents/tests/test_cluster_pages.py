@@ -180,6 +180,8 @@ def test_an_admin_creates_a_cluster_through_the_form(client, ada, aurelia, agent
         "max_disagreement": 0.255,
         "flag_on_rejected": True,
         "flag_on_out_of_scope": False,
+        "audit_sample_rate": 0.0,
+        "watch_agents": [],
         "high_impact": {"field": "crowd_size", "threshold": 1000},
     }
     event = AuditEvent.objects.get(action="agents.cluster_create")

@@ -543,7 +543,10 @@ def test_the_demo_registers_its_agents_once(settings):
     assert {"Permit intake (rules)", "Benefit risk model"} <= set(agents)
     assert agents["Permit intake (rules)"].status == AgentStatus.CERTIFIED
     assert agents["Benefit risk model"].status == AgentStatus.DRAFT
-    assert all(ModelCard.all_institutions.get(agent=a).public for a in agents.values())
+    assert all(
+        ModelCard.all_institutions.get(agent=agents[name]).public
+        for name in ("Permit intake (rules)", "Benefit risk model")
+    )
     aurelia = agents["Benefit risk model"].institution
     assert selectors.agents_available_for(institution=aurelia, task_type="permits.intake") == [
         agents["Permit intake (rules)"]
