@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.federation.api.urls")),
     path("", include("apps.trust.api.urls")),
     path("", include("apps.agents.api.urls")),
+    path("", include("apps.feedback.api.urls")),
 ]

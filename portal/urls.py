@@ -47,6 +47,7 @@ urlpatterns = [
     path("i/<slug:institution_slug>/integrators/", include(integrator_urlpatterns)),
     path("i/<slug:institution_slug>/agents/", include("apps.agents.urls")),
     path("agents/", include((agents_public_urlpatterns, "agents_public"))),
+    path("i/<slug:institution_slug>/councils/", include("apps.feedback.urls")),
     path("", include(oauth_provider_urlpatterns)),  # /o/… and /.well-known/ of the OAuth2/OIDC provider
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,3 @@
+"""Councils, their queues, votes and verdicts over the API (owned by the review UI)."""
+
+urlpatterns: list = []

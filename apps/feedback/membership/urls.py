@@ -1,0 +1,3 @@
+"""Council membership pages: members and terms, volunteers, draws by lot, sharing."""
+
+urlpatterns: list = []
