@@ -83,10 +83,20 @@ def _request_sequencing_on_commit() -> None:
     transaction.on_commit(_sequence_soon, robust=True)
 
 
+SEQUENCE_PENDING_KEY = "audit.sequence.pending"
+
+
 def _sequence_soon() -> None:
+    """Queue one sequencing task unless one is already queued: a burst of commits (a cluster
+    run appends an event per proposal) needs one sequencer pass, not one each. The task clears
+    the key before it reads the unsequenced events, so nothing committed later is missed; if a
+    queued task is lost, beat's regular pass (CIVITAS_AUDIT_SEQUENCE_SECONDS) catches up."""
+    from django.core.cache import cache
+
     from apps.audit.tasks import audit_sequence_task
 
-    audit_sequence_task.delay()
+    if cache.add(SEQUENCE_PENDING_KEY, 1, timeout=30):
+        audit_sequence_task.delay()
 
 
 _sequence_soon.civitas_audit_sequencer = True  # type: ignore[attr-defined]

@@ -8,6 +8,9 @@ from apps.tenancy.scope import institution_task
 
 @shared_task(acks_late=True, ignore_result=True)
 def audit_sequence_task() -> int:
+    from django.core.cache import cache
+
+    cache.delete(services.SEQUENCE_PENDING_KEY)
     return services.audit_sequence()
 
 
