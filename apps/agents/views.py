@@ -307,9 +307,10 @@ def cluster_run_detail(request, institution_slug: str, run_id: int):
     from apps.agents.clusters import selectors as cluster_selectors
     from apps.tenancy.selectors import roles_of
 
-    run = cluster_selectors.cluster_run_get(institution=request.institution, run_id=run_id)
+    # the role first: a citizen learns nothing of which runs exist
     if not roles_of(user=request.user, institution=request.institution) & RUN_READERS:
         raise PermissionDenied
+    run = cluster_selectors.cluster_run_get(institution=request.institution, run_id=run_id)
     records = list(cluster_selectors.run_proposals(institution=request.institution, run=run))
     stages = [
         {"index": i, "name": stage["name"], "records": [r for r in records if r.stage_index == i]}
