@@ -227,6 +227,8 @@ class ReceivedCall(InstitutionOwned):
             ReceivedCallStatus.CANCELLED,
         },
         ReceivedCallStatus.AWARDED: {ReceivedCallStatus.CONTRACTED, ReceivedCallStatus.CANCELLED},
+        # one of our agents lost before another's award arrived
+        ReceivedCallStatus.NOT_WON: {ReceivedCallStatus.AWARDED, ReceivedCallStatus.CANCELLED},
     }
 
     call_uid = models.UUIDField()

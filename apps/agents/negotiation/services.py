@@ -836,7 +836,8 @@ def announcement_award(*, announcement: Announcement, actor) -> Announcement:
             title=_("A contract awaits a signature: %(title)s") % {"title": announcement.title},
             url=_call_url(institution, announcement.uid, "negotiation_contract"),
         )
-    for bid in bids:
+    # the winner's institution first, so it never reads "not won" while its award is on the way
+    for bid in sorted(bids, key=lambda b: b is not winner):
         if bid.source != BidSource.ENVELOPE:
             continue
         envelope_send(
@@ -1191,7 +1192,7 @@ def award_outcome_receive(*, envelope, recipient: Institution, won: bool) -> Sen
     sent.outcome = BidOutcome.WON if won else BidOutcome.LOST
     sent.award = {k: body[k] for k in ("score", "rank", "winning_score", "bids")}
     sent.save(update_fields=["outcome", "award"])
-    if won and call.status == ReceivedCallStatus.OPEN:
+    if won and call.status in (ReceivedCallStatus.OPEN, ReceivedCallStatus.NOT_WON):
         call.transition_to(ReceivedCallStatus.AWARDED)
     elif (
         not won

@@ -239,6 +239,20 @@ def test_the_losers_institution_is_told_it_lost(
     assert "agents.negotiation.reject_receive" in actions(borealis)
 
 
+def test_an_institution_whose_two_agents_bid_reads_won_when_one_wins(
+    aurelia, borealis, ada, beatrice, django_capture_on_commit_callbacks
+):
+    make_agent(borealis, beatrice, "Borealis dear", bidding={**POLICY, "price": "19000.00"})
+    make_agent(borealis, beatrice, "Borealis cheap", bidding={**POLICY, "price": "5000.00"})
+    announcement = announce(aurelia, ada, django_capture_on_commit_callbacks, invited=[borealis.did])
+    assert len(bids(announcement)) == 2
+    close_bidding(announcement)
+    award(announcement, ada, django_capture_on_commit_callbacks)
+    outcomes = dict(SentBid.all_institutions.values_list("agent__name", "outcome"))
+    assert outcomes == {"Borealis dear": BidOutcome.LOST, "Borealis cheap": BidOutcome.WON}
+    assert ReceivedCall.all_institutions.get(institution=borealis).status == ReceivedCallStatus.AWARDED
+
+
 def test_an_admin_bids_for_an_agent_of_an_invited_institution(
     aurelia, borealis, ada, beatrice, django_capture_on_commit_callbacks
 ):
