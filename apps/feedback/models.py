@@ -256,3 +256,6 @@ class Recusal(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"recusal on item {self.item_id}"
+
+
+from apps.feedback.membership.models import CouncilShare  # noqa: E402, F401  (membership's own model)

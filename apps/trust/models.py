@@ -17,6 +17,7 @@ class ActType(models.TextChoices):
     CERTIFY_AGENT = "certify_agent", _("Certify an agent into the shared registry")
     REVOKE_AGENT = "revoke_agent", _("Revoke an agent from the shared registry")
     ROTATE_TRUST_ANCHOR = "rotate_trust_anchor", _("Rotate a trust anchor")
+    SHARE_COUNCIL = "share_council", _("Share a council with another institution")
 
 
 class ThresholdPolicy(models.Model):
