@@ -7,6 +7,7 @@ the envelope (audited by federation, the sender's outbox shows the code and mess
 from __future__ import annotations
 
 from apps.agents.negotiation import services
+from apps.agents.negotiation import tasks as _tasks  # noqa: F401  (Celery's autodiscovery looks only in apps.agents.tasks)
 from apps.federation.registry import envelope_handler
 
 
