@@ -933,3 +933,23 @@ def test_another_institution_gets_404_on_every_negotiation_route_and_nothing_cha
         SentBid.all_institutions.count(),
     )
     assert after == before
+
+
+def test_a_bid_the_announcer_refuses_shows_why_on_the_bidders_side(
+    aurelia, borealis, ada, beatrice, django_capture_on_commit_callbacks
+):
+    from apps.agents.negotiation import selectors
+
+    agent = make_agent(borealis, beatrice, "Borealis manual")
+    announcement = announce(aurelia, ada, django_capture_on_commit_callbacks, invited=[borealis.did])
+    with institution_scope(aurelia):  # its envelope to Borealis is still on the way
+        services.announcement_cancel(announcement=announcement, actor=ada, reason="Budget withdrawn")
+    call = ReceivedCall.all_institutions.get(institution=borealis)
+    with institution_scope(borealis), django_capture_on_commit_callbacks(execute=True):
+        sent = services.call_bid_send(
+            call=call, agent=agent, price="100", currency="EUR", hours=10, confidence="0.5", actor=beatrice
+        )
+    with institution_scope(borealis):
+        delivery = selectors.sent_bid_delivery(institution=borealis, sent=sent)
+    assert delivery["status"] == OutboxStatus.FAILED and "bidding_closed" in delivery["detail"]
+    assert not bids(announcement)
