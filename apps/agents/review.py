@@ -94,7 +94,7 @@ def submit_run_for_review(*, run: ClusterRun):
                 proposed_decision=run.decision,
                 allowed_decisions=run.cluster_snapshot.get("allowed_decisions", []),
                 case=case_of(run),
-                citizen=None,
+                citizen=run.concerns,
             )
     except feedback_services.NoCouncilCovers as error:
         with transaction.atomic():
@@ -119,6 +119,61 @@ def submit_run_for_review(*, run: ClusterRun):
         return None
 
 
+@transaction.atomic
+def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
+    """The person a decision concerns appeals it to the council; once per run.
+
+    Raises: PermissionDenied, ValidationFailed, InvalidTransition, Conflict, NoCouncilCovers."""
+    from apps.audit.services import audit_append
+    from apps.feedback import services as feedback_services
+    from apps.feedback.models import ItemKind, ReviewItem
+    from portal.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+
+    if person is None or run.concerns_id != person.pk:
+        raise PermissionDenied(_("Only the person the decision concerns can appeal it."))
+    if not run.final_decision:
+        raise InvalidTransition(_("There is no final decision to appeal yet: a council is still reviewing it."))
+    grounds = str(grounds or "").strip()
+    if not grounds or len(grounds) > 5000:
+        raise ValidationFailed(
+            errors={"grounds": [_("Say why you think the decision is wrong (at most 5000 characters).")]}
+        )
+    # tenancy: the run's own items, explicit
+    appeals = ReviewItem.all_institutions.filter(
+        subject_type=SUBJECT_TYPE, subject_id=str(run.pk), kind=ItemKind.APPEAL
+    )
+    if appeals.exists():
+        raise Conflict(_("You have already appealed this decision."))
+    case = case_of(run)
+    case["appeal"] = {"grounds": grounds, "council_verdict": run.council_verdict}
+    item = feedback_services.review_item_submit(
+        institution=run.institution,
+        kind=ItemKind.APPEAL,
+        subject_type=SUBJECT_TYPE,
+        subject_id=run.pk,
+        task_type=run.task_type,
+        impact=impact_of(run),
+        question=_(
+            "The person concerned appeals the decision “%(decision)s” on this %(task_type)s case. Their grounds: "
+            "“%(grounds)s”. Do you uphold the decision (approve), overturn it (reject), or amend it?"
+        )
+        % {"decision": run.final_decision, "task_type": run.task_type, "grounds": grounds[:1500]},
+        proposed_decision=run.final_decision,
+        allowed_decisions=run.cluster_snapshot.get("allowed_decisions", []),
+        case=case,
+        citizen=person,
+        actor=person,
+    )
+    audit_append(
+        institution=run.institution,
+        actor=person,
+        action="agents.cluster_run_appeal",
+        target=run,
+        changes={"item": item.pk, "grounds": grounds},
+    )
+    return item
+
+
 def apply(*, item, actor=None) -> None:
     """Raises: ApplicationError (the run cannot take the verdict)."""
     # tenancy: the item's own subject, in the item's institution
@@ -127,6 +182,7 @@ def apply(*, item, actor=None) -> None:
         run=run,
         verdict={
             "item": item.pk,
+            "kind": item.kind,
             "council": item.council.name,
             "verdict": item.verdict,
             "decision": item.verdict_decision,
@@ -148,7 +204,7 @@ def learn(*, item) -> None:
 
 
 def citizen_url(*, item) -> str:
-    return f"/i/{item.institution.slug}/agents/runs/{item.subject_id}/"
+    return f"/i/{item.institution.slug}/agents/my-decisions/{item.subject_id}/"
 
 
 def register() -> None:

@@ -39,6 +39,8 @@ urlpatterns += [
     path(CLUSTER, cluster_views.cluster_detail, name="cluster_detail"),
     path(CLUSTER + "edit/", cluster_views.cluster_edit, name="cluster_edit"),
     path(CLUSTER + "submit/", cluster_views.cluster_run_submit, name="cluster_run_submit"),
+    path("my-decisions/", cluster_views.my_decisions, name="my_decisions"),
+    path("my-decisions/<int:run_id>/", cluster_views.my_decision, name="my_decision"),
 ]
 
 urlpatterns += [

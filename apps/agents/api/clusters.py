@@ -39,6 +39,9 @@ class ClusterInput(serializers.Serializer):
 class RunInput(serializers.Serializer):
     record = serializers.JSONField()
     documents = serializers.JSONField(default=dict)
+    concerns = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text="User name of the person the case is about."
+    )
 
 
 class ProposalRecordOutput(serializers.Serializer):
@@ -154,7 +157,11 @@ class ClusterRunsApi(InstitutionScopedAPIView):
         cluster = selectors.cluster_get(institution=request.institution, cluster_id=cluster_id)
         data = _parse(RunInput, request)
         run = services.cluster_run_start(
-            cluster=cluster, record=data["record"], documents=data["documents"], actor=request.user
+            cluster=cluster,
+            record=data["record"],
+            documents=data["documents"],
+            actor=request.user,
+            concerns=selectors.person_concerned(username=data.get("concerns", "")),
         )
         return Response(RunOutput(run).data, status=202)
 

@@ -320,6 +320,16 @@ class RunSubmitForm(forms.Form):
         help_text=gettext_lazy('The documents of the case and the versions held, such as {"site-plan": ["1", "2"]}.'),
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
     )
+    concerns = forms.CharField(
+        label=gettext_lazy("User name of the person concerned (optional)"),
+        required=False,
+        max_length=150,
+        help_text=gettext_lazy(
+            "The applicant the case is about: they are told the outcome and can read the reasons and the "
+            "model cards of the agents that decided."
+        ),
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocapitalize": "none", "autocomplete": "off"}),
+    )
 
     def clean_record(self) -> dict:
         return _json_object(
@@ -337,6 +347,16 @@ class RunSubmitForm(forms.Form):
             not_object=_("The documents must be a JSON object: names and values in braces, such as %(example)s.")
             % {"example": '{"site-plan": ["1"]}'},
         )
+
+
+class AppealForm(forms.Form):
+    grounds = forms.CharField(
+        label=gettext_lazy("Why do you think the decision is wrong?"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy("A council of officials and citizens drawn by lot reviews your appeal."),
+        error_messages={"required": gettext_lazy("Say why you think the decision is wrong.")},
+    )
 
 
 def add_service_errors(form: forms.Form, error: ApplicationError) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from apps.agents.models import Agent, AgentProposalRecord, Cluster, ClusterRun
 from apps.tenancy.models import Institution
+from portal.errors import ValidationFailed
 
 
 def clusters_of(*, institution: Institution) -> QuerySet[Cluster]:
@@ -94,3 +97,29 @@ def _valid_uuids(values) -> list[str]:
         except ValueError:
             continue
     return valid
+
+
+def person_concerned(*, username: str):
+    """The account named as the person concerned, or None when none is named.
+
+    Raises: ValidationFailed (on the form's `concerns` field) for an unknown user name."""
+    username = (username or "").strip()
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationFailed(errors={"concerns": [_("No account has this user name.")]})
+    return user
+
+
+def runs_concerning(*, institution: Institution, person) -> QuerySet[ClusterRun]:
+    """The runs about this person (they read the outcome and the reasons, not the staff view)."""
+    return ClusterRun.objects.filter(institution=institution, concerns=person).select_related("cluster")
+
+
+def run_concerning_get(*, institution: Institution, person, run_id: int) -> ClusterRun:
+    """Raises: Http404 unless the run is this institution's and about this person."""
+    run = runs_concerning(institution=institution, person=person).filter(pk=run_id).first()
+    if run is None:
+        raise Http404
+    return run

@@ -29,7 +29,7 @@ from apps.audit.canonical import canonical_json
 from apps.audit.services import audit_append
 from apps.identity.models import KeyOwnerType, KeyStatus, SigningKey
 from apps.identity.services import signing_key_sign
-from apps.tenancy.models import Institution, Role
+from apps.tenancy.models import Institution, Membership, Role
 from apps.tenancy.selectors import roles_of
 from portal.errors import PermissionDenied, ValidationFailed
 
@@ -179,7 +179,7 @@ def cluster_update(
 
 
 @transaction.atomic
-def cluster_run_start(*, cluster: Cluster, record: Any, documents: Any, actor) -> ClusterRun:
+def cluster_run_start(*, cluster: Cluster, record: Any, documents: Any, actor, concerns=None) -> ClusterRun:
     """Queue a task for a cluster (civil servants and administrators, or the node itself);
     its stages run as Celery tasks after commit.
 
@@ -194,6 +194,8 @@ def cluster_run_start(*, cluster: Cluster, record: Any, documents: Any, actor) -
 
     if not isinstance(record, dict):
         raise ValidationFailed(errors={"record": ["The record must be an object."]})
+    if concerns is not None and not Membership.objects.filter(institution=cluster.institution, user=concerns).exists():
+        raise ValidationFailed(errors={"concerns": [_("The person concerned must be a member of the institution.")]})
     if documents is None:
         documents = {}
     if not isinstance(documents, dict):
@@ -218,6 +220,7 @@ def cluster_run_start(*, cluster: Cluster, record: Any, documents: Any, actor) -
             "flagging_policy": cluster.flagging_policy,
         },
         submitted_by=actor if getattr(actor, "pk", None) else None,
+        concerns=concerns,
     )
     audit_append(
         institution=cluster.institution,
@@ -439,14 +442,24 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
         )
     live.broadcast_run(run, event="finished")
     reputation_services.reputation_evidence_from_run(run=run, records=records)
-    if run.submitted_by_id:
-        from apps.notifications.services import notification_send
+    from apps.notifications.services import notification_send
 
+    if run.submitted_by_id:
         notification_send(
             institution=run.institution,
             recipient=run.submitted_by,
-            title=f"Cluster run {run.pk}: {'flagged for review' if run.flagged else run.decision}",
+            title=_("Cluster run %(id)s: %(outcome)s")
+            % {"id": run.pk, "outcome": _("flagged for review") if run.flagged else run.decision},
             url=f"/i/{run.institution.slug}/agents/runs/{run.pk}/",
+        )
+    if run.concerns_id:
+        notification_send(
+            institution=run.institution,
+            recipient=run.concerns,
+            title=_("A council will review the decision on your case")
+            if run.flagged
+            else _("A decision was made on your case"),
+            url=f"/i/{run.institution.slug}/agents/my-decisions/{run.pk}/",
         )
     return run
 
@@ -487,7 +500,10 @@ def cluster_run_apply_verdict(*, run: ClusterRun, verdict: dict, actor=None) -> 
     if run.council_verdict:
         if run.council_verdict.get("item") == verdict.get("item"):
             return run
-        raise InvalidTransition(_("This run already has a council's verdict."))
+        # an appeal's verdict is the last word; it keeps the verdict it replaces
+        if verdict.get("kind") != "appeal" or run.council_verdict.get("kind") == "appeal":
+            raise InvalidTransition(_("This run already has a council's verdict."))
+        verdict = {**verdict, "previous": run.council_verdict}
     run.council_verdict = verdict
     run.final_decision = verdict.get("decision") or ""
     run.save(update_fields=["council_verdict", "final_decision"])

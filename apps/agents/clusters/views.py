@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.agents import selectors as agent_selectors
 from apps.agents.api.clusters import READERS, SUBMITTERS
 from apps.agents.clusters import flagging, selectors, services
-from apps.agents.clusters.forms import ClusterForm, RunSubmitForm, add_service_errors
+from apps.agents.clusters.forms import AppealForm, ClusterForm, RunSubmitForm, add_service_errors
 from apps.agents.models import AgentStatus, Cluster, ClusterRunStatus
 from apps.tenancy.models import Role
 from portal.errors import ApplicationError
@@ -211,9 +211,54 @@ def cluster_run_submit(request, institution_slug: str, cluster_id: int):
             record=form.cleaned_data["record"],
             documents=form.cleaned_data["documents"],
             actor=request.user,
+            concerns=selectors.person_concerned(username=form.cleaned_data.get("concerns", "")),
         )
     except ApplicationError as error:
         add_service_errors(form, error)
         return _detail_page(request, cluster, submit_form=form, status=error.status)
     messages.success(request, _("The task was submitted. Its stages run in the background; this page follows them."))
     return redirect("agents:run_detail", institution_slug=request.institution.slug, run_id=run.pk)
+
+
+# the person a decision concerns ----------------------------------------------------------
+
+
+@require_GET
+def my_decisions(request, institution_slug: str):
+    """The decisions made about the signed-in person, whatever their role."""
+    runs = selectors.runs_concerning(institution=request.institution, person=request.user).order_by("-pk")[:100]
+    return render(request, "agents/clusters/my_decisions.html", {"runs": runs})
+
+
+@require_http_methods(["GET", "POST"])
+def my_decision(request, institution_slug: str, run_id: int):
+    """One decision about the person: the outcome, the reasons in plain words, the council's
+    verdict, the public model cards of the agents that decided, and an appeal."""
+    from apps.agents import review
+    from apps.feedback.models import ItemKind, ReviewItem
+
+    run = selectors.run_concerning_get(institution=request.institution, person=request.user, run_id=run_id)
+    form = AppealForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                review.cluster_run_appeal(run=run, person=request.user, grounds=form.cleaned_data["grounds"])
+            except ApplicationError as error:
+                add_service_errors(form, error)
+                status = error.status
+            else:
+                messages.success(request, _("Your appeal was sent to the council. You will be told its verdict."))
+                return redirect("agents:my_decision", institution_slug=request.institution.slug, run_id=run.pk)
+        else:
+            status = 400
+    records = [r for r in selectors.run_proposals(institution=request.institution, run=run) if not r.refused]
+    appeal = ReviewItem.objects.filter(
+        institution=request.institution, subject_type=review.SUBJECT_TYPE, subject_id=str(run.pk), kind=ItemKind.APPEAL
+    ).first()
+    return render(
+        request,
+        "agents/clusters/my_decision.html",
+        {"run": run, "records": records, "form": form, "appeal": appeal},
+        status=status,
+    )
