@@ -122,7 +122,12 @@ def _aurelia_run(world: SweepWorld):
                 allowed_decisions=["approve"],
             )
             world.__dict__["cluster_run"] = services.cluster_run_start(
-                cluster=cluster, record={"age": 30}, documents={}, actor=world.ada
+                # about ada too, so that her control GET of "my decisions" finds it
+                cluster=cluster,
+                record={"age": 30},
+                documents={},
+                actor=world.ada,
+                concerns=world.ada,
             )
     return world.__dict__["cluster_run"]
 
