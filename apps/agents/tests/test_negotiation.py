@@ -953,3 +953,14 @@ def test_a_bid_the_announcer_refuses_shows_why_on_the_bidders_side(
         delivery = selectors.sent_bid_delivery(institution=borealis, sent=sent)
     assert delivery["status"] == OutboxStatus.FAILED and "bidding_closed" in delivery["detail"]
     assert not bids(announcement)
+
+
+def test_the_list_page_has_a_fixed_number_of_queries(
+    client, aurelia, ada, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    for n in range(4):
+        announce(aurelia, ada, django_capture_on_commit_callbacks, title=f"Call {n}")
+    client.force_login(ada)
+    with django_assert_max_num_queries(20):
+        response = client.get(PAGES.format(slug="aurelia"))
+    assert response.status_code == 200 and response.content.decode().count("Call ") >= 4
