@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.agents.urls import public_urlpatterns as agents_public_urlpatterns
+from apps.feedback.council_urls import public_urlpatterns as council_public_urlpatterns
 from apps.identity import views as identity_views
 from apps.identity.oauth.urls import integrator_urlpatterns
 from apps.identity.oauth.urls import provider_urlpatterns as oauth_provider_urlpatterns
@@ -48,6 +49,7 @@ urlpatterns = [
     path("i/<slug:institution_slug>/agents/", include("apps.agents.urls")),
     path("agents/", include((agents_public_urlpatterns, "agents_public"))),
     path("i/<slug:institution_slug>/councils/", include("apps.feedback.urls")),
+    path("councils/", include((council_public_urlpatterns, "feedback_public"))),
     path("", include(oauth_provider_urlpatterns)),  # /o/… and /.well-known/ of the OAuth2/OIDC provider
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -64,6 +64,9 @@ NOT_INSTITUTION_SCOPED: dict[str, str] = {
     r"^wallet/|^api/v1/wallet/": "only the signed-in person's own credentials",
     r"^agents/<uuid:agent_uid>/model-card/$": "public model cards: only cards their institution marked public "
     "(citizens read the cards of agents that decided on their case); any other id is 404",
+    r"^councils/<slug:slug>/<int:council_id>/record/$": "public record of a council: anyone reads the "
+    "pseudonymised verdicts of the councils their institution publishes (no names, no record fields); a "
+    "council without a public record is 404",
     r"^o/": "OAuth2/OIDC provider endpoints: the client's own tokens; tokens are bound to one institution "
     "(apps/identity/tests/test_oauth*.py proves another institution's routes answer 404)",
 }
@@ -103,7 +106,34 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "run_id": lambda w: _aurelia_run(w).pk,
     "announcement_uid": lambda w: sweep_announcement(w).uid,
     "call_uid": lambda w: sweep_received_call(w).call_uid,
+    "item_id": lambda w: _aurelia_review_item(w).pk,
 }
+
+
+def _aurelia_review_item(world: SweepWorld):
+    """An open case (the sweep run) on the sweep council's queue, made once per world."""
+    if "review_item" not in world.__dict__:
+        from apps.feedback import services
+        from apps.feedback.models import Council
+
+        run = _aurelia_run(world)
+        # on the council the sweep's council_id names, so that the item's URLs exist for members
+        council = Council.all_institutions.get(pk=OBJECT_MAKERS["council_id"](world))
+        with institution_scope(world.aurelia):
+            world.__dict__["review_item"] = services.review_item_submit(
+                institution=world.aurelia,
+                kind="flagged_decision",
+                subject_type="agents.cluster_run",
+                subject_id=run.pk,
+                task_type=run.task_type,
+                impact="high",
+                question="Sweep question?",
+                proposed_decision="approve",
+                allowed_decisions=["approve"],
+                case={"record": {"age": 30}},
+                council=council,
+            )
+    return world.__dict__["review_item"]
 
 
 def _aurelia_run(world: SweepWorld):

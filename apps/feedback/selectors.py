@@ -80,3 +80,86 @@ def published_verdicts(*, council: Council) -> QuerySet[ReviewItem]:
     if not council.public_record:
         return ReviewItem.objects.none()
     return ReviewItem.objects.filter(council=council, status=ItemStatus.DECIDED).order_by("-decided_at")
+
+
+# --- reads of the council pages and API ------------------------------------------------
+
+
+def councils_seated(*, institution: Institution, user) -> set[int]:
+    """The ids of the institution's councils the user sits on today (one query)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    day = timezone.localdate()
+    return set(
+        CouncilMember.objects.filter(
+            institution=institution, user=user, ended_at__isnull=True, term_start__lte=day, term_end__gte=day
+        ).values_list("council_id", flat=True)
+    )
+
+
+def open_item_counts(*, institution: Institution) -> dict[int, int]:
+    """Open items per council of the institution (one query)."""
+    from django.db.models import Count
+
+    rows = (
+        ReviewItem.objects.filter(institution=institution, status=ItemStatus.OPEN)
+        .values("council_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["council_id"]: row["n"] for row in rows}
+
+
+def queue_page(*, council: Council) -> tuple[list[ReviewItem], list[ReviewItem]]:
+    """The queue as people read it: the open items by deadline, then the decided and escalated
+    ones, latest first (two queries)."""
+    items = ReviewItem.objects.filter(institution=council.institution, council=council).select_related(
+        "escalated_to__council"
+    )
+    open_items = list(items.filter(status=ItemStatus.OPEN).order_by("deadline", "pk"))
+    closed = list(items.exclude(status=ItemStatus.OPEN).order_by("-decided_at", "-deadline", "-pk"))
+    return open_items, closed
+
+
+def awaiting_vote(*, institution: Institution, user) -> QuerySet[ReviewItem]:
+    """Open items of the councils the user sits on today, on which they neither voted nor recused."""
+    from django.db.models import Exists, OuterRef
+
+    seated = councils_seated(institution=institution, user=user)
+    return (
+        ReviewItem.objects.filter(institution=institution, council_id__in=seated, status=ItemStatus.OPEN)
+        .exclude(Exists(Vote.objects.filter(item=OuterRef("pk"), member__user=user)))
+        .exclude(Exists(Recusal.objects.filter(item=OuterRef("pk"), member__user=user)))
+        .select_related("council")
+        .order_by("deadline", "pk")
+    )
+
+
+def public_agent_cards(*, uids: list[str]) -> set[str]:
+    """Which of these agents have a model card anyone may read (the item page links to them)."""
+    from apps.agents.models import ModelCard
+
+    # tenancy: public model cards are readable across institutions by design
+    return {
+        str(uid)
+        for uid in ModelCard.all_institutions.filter(agent__uid__in=uids, public=True).values_list(
+            "agent__uid", flat=True
+        )
+    }
+
+
+def public_record_council(*, institution_slug: str, council_id: int) -> Council:
+    """A council whose pseudonymised record is public, for anyone.
+
+    Raises: Http404 for an unknown institution or council, or one without a public record."""
+    institution = Institution.objects.filter(slug=institution_slug).first()
+    # tenancy: a public record is read without membership; the institution comes from the URL
+    council = (
+        Council.all_institutions.filter(institution=institution, pk=council_id, public_record=True)
+        .select_related("institution")
+        .first()
+        if institution is not None
+        else None
+    )
+    if council is None:
+        raise Http404
+    return council
