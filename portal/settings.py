@@ -204,6 +204,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.agents.tasks.reputation_recompute_all_task",
         "schedule": env.float("CIVITAS_REPUTATION_RECOMPUTE_SECONDS", default=900.0),
     },
+    "agents-negotiations-award-due": {
+        # awards the calls for proposals whose bidding deadline passed (the task timed for each
+        # deadline may be lost or, on Redis, redelivered: this sweep is the robust path)
+        "task": "apps.agents.negotiation.tasks.announcements_award_due_task",
+        "schedule": 60.0,
+    },
     "feedback-escalate-due": {
         "task": "apps.feedback.tasks.review_items_escalate_due_task",
         "schedule": env.float("CIVITAS_COUNCIL_ESCALATION_SECONDS", default=60.0),
