@@ -40,3 +40,14 @@ def test_every_app_follows_the_layout():
             except ModuleNotFoundError:
                 missing.append(f"{config.name}.{module}")
     assert not missing, f"Each app has models, services and selectors: missing {missing}"
+
+
+def test_every_scheduled_task_is_known_to_the_worker():
+    """A beat entry naming a task the worker never imports fails silently in production."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    unknown = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] not in app.tasks]
+    assert not unknown, f"Beat schedules tasks the worker does not know: {unknown}"
