@@ -54,4 +54,6 @@ urlpatterns = [
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # anyone re-runs a council's draw by lot: the record shows pseudonyms, never names
+    path("councils/draws/", include("apps.feedback.membership.public_urls")),
 ]

@@ -25,6 +25,7 @@ from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
 from apps.federation.tests import sweep as federation_sweep
+from apps.feedback.membership import testing as council_sweep
 from apps.identity.tests.sweep import sweep_credential, sweep_signing_key
 from apps.identity.tests.sweep_residence import sweep_residence_request
 from apps.notifications.services import notification_send
@@ -64,6 +65,8 @@ NOT_INSTITUTION_SCOPED: dict[str, str] = {
     r"^wallet/|^api/v1/wallet/": "only the signed-in person's own credentials",
     r"^agents/<uuid:agent_uid>/model-card/$": "public model cards: only cards their institution marked public "
     "(citizens read the cards of agents that decided on their case); any other id is 404",
+    r"^councils/draws/|^api/v1/councils/draws/": "public record of a council's draw by lot, for anyone to "
+    "re-run: seed, strata and pseudonyms (V-<n>), never a name",
     r"^councils/<slug:slug>/<int:council_id>/record/$": "public record of a council: anyone reads the "
     "pseudonymised verdicts of the councils their institution publishes (no names, no record fields); a "
     "council without a public record is 404",
@@ -106,6 +109,10 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "run_id": lambda w: _aurelia_run(w).pk,
     "announcement_uid": lambda w: sweep_announcement(w).uid,
     "call_uid": lambda w: sweep_received_call(w).call_uid,
+    "council_id": lambda w: council_sweep.sweep_council(w).pk,
+    "member_id": lambda w: council_sweep.sweep_member(w).pk,
+    "draw_id": lambda w: council_sweep.sweep_draw(w).pk,
+    "share_id": lambda w: council_sweep.sweep_share(w).pk,
     "item_id": lambda w: _aurelia_review_item(w).pk,
 }
 

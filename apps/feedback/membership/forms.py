@@ -15,13 +15,17 @@ from portal.errors import ApplicationError, ValidationFailed
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+SERVICE_FIELDS = {"user": "username"}  # the service's name of a field -> the form's
+
+
 def add_service_errors(form: forms.Form, error: ApplicationError) -> None:
     """Show a service's refusal on the form, field by field where the form has the field."""
     field_errors = error.extra.get("errors") if isinstance(error, ValidationFailed) else None
     if not field_errors:
         form.add_error(None, error.message)
         return
-    for field, messages_ in field_errors.items():
+    for key, messages_ in field_errors.items():
+        field = SERVICE_FIELDS.get(key, key)
         for message in messages_:
             form.add_error(field if field in form.fields else None, str(message))
 

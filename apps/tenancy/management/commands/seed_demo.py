@@ -85,6 +85,15 @@ PERSONAS = [
     # The National Audit Office audits every institution on the node.
     Persona("audra", "Audra", "Auditor", tuple((slug, Role.AUDITOR) for slug in ALL_SLUGS)),
     Persona("ivan", "Ivan", "Integrator", (("nordwind", Role.INTEGRATOR), ("aurelia", Role.INTEGRATOR))),
+    # Aurelia's citizens who volunteer for the Events council (apps/feedback/demo.py); the draw
+    # by lot with the demo's announced seed seats jonas, emil and gustav, so they are council
+    # members (and need TOTP) from the start.
+    Persona("dora", "Dora", "Volunteer", (("aurelia", Role.CITIZEN),)),
+    Persona("jonas", "Jonas", "Drawn", (("aurelia", Role.CITIZEN), ("aurelia", Role.COUNCIL_MEMBER))),
+    Persona("emil", "Emil", "Drawn", (("aurelia", Role.CITIZEN), ("aurelia", Role.COUNCIL_MEMBER))),
+    Persona("fatima", "Fatima", "Volunteer", (("aurelia", Role.CITIZEN),)),
+    Persona("gustav", "Gustav", "Drawn", (("aurelia", Role.CITIZEN), ("aurelia", Role.COUNCIL_MEMBER))),
+    Persona("hana", "Hana", "Volunteer", (("aurelia", Role.CITIZEN),)),
     Persona("operator", "Node", "Operator", (), staff=True),
 ]
 
