@@ -61,6 +61,7 @@ def _base_context(request, council: Council) -> dict:
         "council": council,
         "is_admin": _is_admin(request),
         "is_overseer": bool(request.institution_roles & OVERSEERS),
+        "sees_queue": council_selectors.can_see_queue(council=council, user=request.user),
     }
 
 
