@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,6 +21,8 @@ from apps.feedback.models import Council, ItemStatus, ReviewItem
 from apps.tenancy.models import Role
 from apps.tenancy.scope import institution_scope
 from portal.errors import ApplicationError
+
+RECORD_PER_PAGE = 25
 
 
 def _is_admin(request) -> bool:
@@ -137,7 +140,7 @@ def council_queue(request, institution_slug: str, council_id: int):
         "open_items": open_items,
         "closed_items": closed_items,
         "is_admin": _is_admin(request),
-        "seated": selectors.seat_of(council=council, user=request.user) is not None,
+        "is_overseer": bool(request.institution_roles & selectors.OVERSEERS),
     }
     template = "feedback/_queue.html" if getattr(request, "htmx", False) else "feedback/queue.html"
     return render(request, template, context)
@@ -275,7 +278,10 @@ def public_record(request, slug: str, council_id: int):
     """Anyone reads the verdicts of a council with a public record, pseudonymised."""
     council = selectors.public_record_council(institution_slug=slug, council_id=council_id)
     with institution_scope(council.institution):
-        verdicts = [_pseudonymised(item) for item in selectors.published_verdicts(council=council)]
+        page = Paginator(selectors.published_verdicts(council=council), RECORD_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        verdicts = [_pseudonymised(item) for item in page]
     return render(
         request,
         "feedback/public_record.html",
@@ -283,6 +289,7 @@ def public_record(request, slug: str, council_id: int):
             "council": council,
             "institution": council.institution,
             "verdicts": verdicts,
+            "page": page,
             "mandate": mandate_in_words(council),
         },
     )
