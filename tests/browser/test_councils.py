@@ -71,7 +71,7 @@ def test_a_council_member_reviews_recuses_votes_and_sees_the_verdict(page, asgi_
 
     # the queue, from the navigation
     page.get_by_role("navigation", name="Pages of City of Aurelia").get_by_role("link", name="Councils").click()
-    page.get_by_role("link", name="Permits council").click()
+    page.get_by_role("link", name="Permits council", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Permits council")
     expect(page.get_by_role("heading", name="Open cases")).to_be_visible()
     expect(page.locator("#council-live")).to_have_attribute("data-live", "connected")
