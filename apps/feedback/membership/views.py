@@ -93,7 +93,7 @@ def member_add(request, institution_slug: str, council_id: int):
     """Seat an official for a term (administrators)."""
     _require_admin(request)
     council = _council(request, council_id)
-    form = OfficialForm(request.POST or None)
+    form = OfficialForm(request.POST if request.method == "POST" else None)
     context = {**_base_context(request, council), "form": form}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -124,7 +124,7 @@ def member_end(request, institution_slug: str, council_id: int, member_id: int):
     _require_admin(request)
     council = _council(request, council_id)
     member = selectors.member_get(council=council, member_id=member_id)
-    form = EndSeatForm(request.POST or None)
+    form = EndSeatForm(request.POST if request.method == "POST" else None)
     context = {**_base_context(request, council), "member": member, "form": form}
     if request.method == "POST" and form.is_valid():
         try:
@@ -159,7 +159,9 @@ def volunteer(request, institution_slug: str, council_id: int):
     council = _council(request, council_id)
     mine = selectors.volunteer_of(council=council, user=request.user)
     initial = dict(mine.strata) if mine is not None else {}
-    form = VolunteerForm(request.POST or None, initial=initial, strata_fields=list(council.strata_fields))
+    form = VolunteerForm(
+        request.POST if request.method == "POST" else None, initial=initial, strata_fields=list(council.strata_fields)
+    )
     context = {**_base_context(request, council), "form": form, "my_volunteer": mine}
     if request.method == "POST" and form.is_valid():
         try:
@@ -199,7 +201,7 @@ def draw_create(request, institution_slug: str, council_id: int):
     """Draw citizens by lot from the volunteers (administrators)."""
     _require_admin(request)
     council = _council(request, council_id)
-    form = DrawForm(request.POST or None)
+    form = DrawForm(request.POST if request.method == "POST" else None)
     context = {
         **_base_context(request, council),
         "form": form,
@@ -275,7 +277,11 @@ def share_list(request, institution_slug: str, council_id: int):
     if not request.institution_roles & OVERSEERS:
         raise PermissionDenied(_("Your role in this institution does not allow this."))
     council = _council(request, council_id)
-    form = ShareCouncilForm(request.POST or None, initial={"council": council.pk}) if _is_admin(request) else None
+    form = (
+        ShareCouncilForm(request.POST if request.method == "POST" else None, initial={"council": council.pk})
+        if _is_admin(request)
+        else None
+    )
     context = {
         **_base_context(request, council),
         "shares": selectors.shares_of(institution=request.institution, council=council),
@@ -304,7 +310,7 @@ def share_end(request, institution_slug: str, share_id: int):
     """End a share (an administrator of either institution)."""
     _require_admin(request)
     share = selectors.share_get(institution=request.institution, share_id=share_id)
-    form = ShareEndForm(request.POST or None)
+    form = ShareEndForm(request.POST if request.method == "POST" else None)
     context = {"share": share, "form": form}
     if request.method == "POST" and form.is_valid():
         try:
