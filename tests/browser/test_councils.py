@@ -57,7 +57,7 @@ def council_world(aurelia, ada, alice, verified_email):
 
 
 def test_a_council_member_reviews_recuses_votes_and_sees_the_verdict(page, asgi_server, aurelia, council_world):
-    council, carmen, others, (first, second) = council_world
+    council, _carmen, others, (first, second) = council_world
     base = asgi_server.url
 
     log_in(page, base, "carmen")
@@ -138,3 +138,36 @@ def test_a_council_member_reviews_recuses_votes_and_sees_the_verdict(page, asgi_
         expect(page.locator("main")).not_to_contain_text(name)
     assert_accessible(page)
     assert page_errors(page) == []
+
+
+def test_an_admin_creates_a_council_through_an_accessible_form(page, live_server, ada, verified_email):
+    verified_email(ada)
+    log_in(page, live_server.url, "ada")
+    page.get_by_label("Code").fill(current_totp_code())
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+    page.goto(live_server.url + "/i/aurelia/councils/")
+    page.get_by_role("link", name="New council").click()
+    assert_accessible(page)
+    page.get_by_label("Name").fill("Housing council")
+    page.get_by_role("button", name="Create the council").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("alert")).to_contain_text("Name at least one task type it reviews")
+    assert_accessible(page)  # with its errors shown
+
+    page.get_by_label("Task types it reviews").fill("housing.allocate")
+    page.get_by_label("High").check()
+    page.get_by_label("To the back-up council").check()
+    page.get_by_role("button", name="Create the council").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("alert")).to_contain_text("Name the back-up council")
+    page.get_by_label("To the institution's administrators").check()
+    page.get_by_role("button", name="Create the council").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("The council was created.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Housing council")
+    expect(page.locator("main")).to_contain_text("Reviews housing.allocate cases with high, critical impact.")
+    assert_accessible(page)
+    page.goto(live_server.url + "/i/aurelia/councils/")
+    assert_accessible(page)

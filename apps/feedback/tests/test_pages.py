@@ -300,6 +300,8 @@ def test_the_case_is_shown_as_the_agents_saw_it(client, world):
     for name in ("Approver A", "Approver B", "Denier"):
         assert name in html
     assert "Claims and their evidence" in html and "Reputation weight" in html
+    assert "The record supports this decision." in html and "Record field <code>crowd_size</code>: 120" in html
+    assert "<dd>0.333</dd>" in html  # the denier's reputation weight, a third of the vote
     assert "Why the agents flagged it" in html
     assert 'name="choice"' in html and 'name="conflict"' in html and 'name="amended_decision"' in html
     assert '<option value="deny">deny</option>' in html  # the decision instead: only the other one
@@ -488,3 +490,33 @@ def test_the_dashboard_lists_the_cases_awaiting_the_members_vote(client, world):
 def test_the_navigation_links_to_the_councils(client, bob):
     client.force_login(bob)
     assert f'href="{BASE}"' in client.get("/i/aurelia/").content.decode()
+
+
+def test_a_verdict_the_domain_refuses_is_shown_with_the_refusal(client, aurelia, world):
+    from apps.feedback.subjects import ReviewSubject, register_subject
+    from portal.errors import InvalidTransition
+
+    def refuse(*, item, actor=None):
+        raise InvalidTransition("The permit was withdrawn meanwhile.")
+
+    subject = register_subject(ReviewSubject(type="tests.refusing_case", label="A refusing case", apply=refuse))
+    with institution_scope(aurelia):
+        item = services.review_item_submit(
+            institution=aurelia,
+            kind="critical_act",
+            subject_type=subject.type,
+            subject_id="7",
+            task_type=redteam.TASK_TYPE,
+            impact="high",
+            question="Grant it?",
+            proposed_decision="approve",
+            allowed_decisions=["approve", "deny"],
+            case={"record": {"crowd_size": 10}},
+            council=world.council,
+        )
+    for user in world.members[:3]:
+        vote(item, user, "reject", "Too risky.")
+    client.force_login(world.members[0])
+    html = client.get(item_url(item)).content.decode()
+    assert "The verdict stands but could not be applied: The permit was withdrawn meanwhile." in html
+    assert "<dd>deny</dd>" in html and "Applied on" not in html
