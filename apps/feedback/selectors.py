@@ -116,7 +116,12 @@ def queue_page(*, council: Council) -> tuple[list[ReviewItem], list[ReviewItem]]
         "escalated_to__council"
     )
     open_items = list(items.filter(status=ItemStatus.OPEN).order_by("deadline", "pk"))
-    closed = list(items.exclude(status=ItemStatus.OPEN).order_by("-decided_at", "-deadline", "-pk"))
+    from django.db.models import F
+
+    # escalated items have no decision date: after the decided ones, on every database
+    closed = list(
+        items.exclude(status=ItemStatus.OPEN).order_by(F("decided_at").desc(nulls_last=True), "-deadline", "-pk")
+    )
     return open_items, closed
 
 

@@ -520,3 +520,29 @@ def test_a_verdict_the_domain_refuses_is_shown_with_the_refusal(client, aurelia,
     html = client.get(item_url(item)).content.decode()
     assert "The verdict stands but could not be applied: The permit was withdrawn meanwhile." in html
     assert "<dd>deny</dd>" in html and "Applied on" not in html
+
+
+def test_an_escalated_case_shows_where_it_went(client, aurelia, world):
+    with institution_scope(aurelia):
+        services.council_update(
+            council=world.council,
+            actor=None,
+            name=world.council.name,
+            mandate_task_types=world.council.mandate_task_types,
+            mandate_impacts=world.council.mandate_impacts,
+            quorum=3,
+            majority="simple",
+            deadline_hours=48,
+            escalation="backup_council",
+            backup_council=world.other,
+        )
+    services.review_items_escalate_due(now=world.item.deadline + dt.timedelta(minutes=1))
+    successor = ReviewItem.all_institutions.get(escalated_from=world.item)
+    client.force_login(world.members[0])
+    html = client.get(f"{BASE}{world.council.pk}/").content.decode()
+    assert "Escalated — to Budget council" in html and "No case is waiting for this council." in html
+    assert "The deadline passed: the case went to Budget council." in client.get(item_url(world.item)).content.decode()
+    client.force_login(world.outsider_member)  # dora sits on the back-up council
+    html = client.get(item_url(successor)).content.decode()
+    assert "Passed on from" in html and "Permits council, which missed its deadline" in html
+    assert 'name="choice"' in html
