@@ -119,6 +119,16 @@ def submit_run_for_review(*, run: ClusterRun):
         return None
 
 
+def appeal_of(*, run: ClusterRun):
+    """The appeal of this run, wherever the council that hears it sits (its own or a shared one)."""
+    from apps.feedback.models import ItemKind, ReviewItem
+
+    # tenancy: the run's items, by subject; a shared council's item is another institution's row
+    return ReviewItem.all_institutions.filter(
+        subject_type=SUBJECT_TYPE, subject_id=str(run.pk), kind=ItemKind.APPEAL
+    ).first()
+
+
 @transaction.atomic
 def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
     """The person a decision concerns appeals it to the council; once per run.
@@ -126,7 +136,7 @@ def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
     Raises: PermissionDenied, ValidationFailed, InvalidTransition, Conflict, NoCouncilCovers."""
     from apps.audit.services import audit_append
     from apps.feedback import services as feedback_services
-    from apps.feedback.models import ItemKind, ReviewItem
+    from apps.feedback.models import ItemKind
     from portal.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 
     if person is None or run.concerns_id != person.pk:
@@ -138,11 +148,7 @@ def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
         raise ValidationFailed(
             errors={"grounds": [_("Say why you think the decision is wrong (at most 5000 characters).")]}
         )
-    # tenancy: the run's own items, explicit
-    appeals = ReviewItem.all_institutions.filter(
-        subject_type=SUBJECT_TYPE, subject_id=str(run.pk), kind=ItemKind.APPEAL
-    )
-    if appeals.exists():
+    if appeal_of(run=run) is not None:
         raise Conflict(_("You have already appealed this decision."))
     case = case_of(run)
     case["appeal"] = {"grounds": grounds, "council_verdict": run.council_verdict}
@@ -176,8 +182,9 @@ def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
 
 def apply(*, item, actor=None) -> None:
     """Raises: ApplicationError (the run cannot take the verdict)."""
-    # tenancy: the item's own subject, in the item's institution
-    run = ClusterRun.all_institutions.get(pk=int(item.subject_id), institution=item.institution)
+    # tenancy: the item's subject, in the institution whose case it is (a shared council's
+    # item is the council's row; the run is the case owner's)
+    run = ClusterRun.all_institutions.get(pk=int(item.subject_id), institution=item.owner_of_case)
     cluster_services.cluster_run_apply_verdict(
         run=run,
         verdict={
@@ -196,15 +203,17 @@ def apply(*, item, actor=None) -> None:
 def learn(*, item) -> None:
     """Each verdict labels the agents' proposals: agreement with it is evidence in the council graph."""
     from apps.agents.clusters import calibration
+    from apps.agents.learning import services as learning_services
     from apps.agents.reputation import services as reputation_services
 
-    run = ClusterRun.all_institutions.get(pk=int(item.subject_id), institution=item.institution)
+    run = ClusterRun.all_institutions.get(pk=int(item.subject_id), institution=item.owner_of_case)
     reputation_services.reputation_evidence_from_verdict(run=run, decision=item.verdict_decision, item_id=item.pk)
     calibration.learn_from_verdict(run=run, item=item)
+    learning_services.training_examples_from_verdict(run=run, item=item)  # labels for the small models
 
 
 def citizen_url(*, item) -> str:
-    return f"/i/{item.institution.slug}/agents/my-decisions/{item.subject_id}/"
+    return f"/i/{item.owner_of_case.slug}/agents/my-decisions/{item.subject_id}/"
 
 
 def register() -> None:

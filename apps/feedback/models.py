@@ -182,6 +182,12 @@ class ReviewItem(InstitutionOwned):
     citizen = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # the institution whose case it is, when a council shared with it reviews it; the item
+    # itself is the council's (its institution's) row. Null: the council's own case.
+    case_institution = models.ForeignKey(
+        "tenancy.Institution", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=ItemStatus.choices, default=ItemStatus.OPEN)
     deadline = models.DateTimeField(_("deadline"))
     escalated_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -211,6 +217,11 @@ class ReviewItem(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"item {self.pk} of council {self.council_id}"
+
+    @property
+    def owner_of_case(self):
+        """The institution whose case this is (the domain's objects live there)."""
+        return self.case_institution or self.institution
 
     def transition_to(self, status: str) -> None:
         """Raises: InvalidTransition."""

@@ -14,7 +14,17 @@ logger = logging.getLogger(__name__)
 
 
 def tell(*, institution, people, title: str, body: str = "", url: str = "") -> None:
-    """Notify each person in the app now (same transaction) and by email after commit."""
+    """Notify each person in the app now (same transaction) and by email after commit.
+
+    The notification is the given institution's row, whatever the caller's scope (a shared
+    council tells the citizen of the institution whose case it is)."""
+    from apps.tenancy.scope import institution_scope
+
+    with institution_scope(institution):
+        _tell(institution=institution, people=people, title=title, body=body, url=url)
+
+
+def _tell(*, institution, people, title: str, body: str, url: str) -> None:
     seen = set()
     for person in people:
         if person is None or person.pk in seen:

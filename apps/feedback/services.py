@@ -33,6 +33,7 @@ from apps.feedback.models import (
 from apps.feedback.notify import tell
 from apps.feedback.subjects import plain, subject_for
 from apps.tenancy.models import Institution, Membership, Role
+from apps.tenancy.scope import institution_scope
 from apps.tenancy.selectors import roles_of
 from portal.errors import ApplicationError, Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 
@@ -242,13 +243,24 @@ def council_member_end(*, member: CouncilMember, actor, reason: str) -> CouncilM
 
 
 def council_for(*, institution: Institution, task_type: str, impact: str) -> Council | None:
-    """The council whose mandate covers this task type and impact; the most specific wins
-    (a council naming the task type before one reviewing "*"), then the oldest."""
-    # tenancy: explicit institution filter (also called from Celery tasks)
-    councils = list(Council.all_institutions.filter(institution=institution).order_by("pk"))
-    covering = [c for c in councils if c.covers(task_type=task_type, impact=impact)]
-    covering.sort(key=lambda c: (task_type not in c.mandate_task_types, c.pk))
-    return covering[0] if covering else None
+    """The council whose mandate covers this task type and impact: the institution's own
+    councils first, then councils other institutions share with it (by threshold approval);
+    among those, the most specific wins (naming the task type before "*"), then the oldest."""
+    from apps.feedback.membership.models import CouncilShare
+
+    # tenancy: explicit institution filters (also called from Celery tasks); shared councils
+    # are other institutions' rows, reached only through an active approved share
+    own = list(Council.all_institutions.filter(institution=institution).order_by("pk"))
+    shared_ids = CouncilShare.all_institutions.filter(shared_with=institution, ended_at__isnull=True).values(
+        "council_id"
+    )
+    shared = list(Council.all_institutions.filter(pk__in=shared_ids).select_related("institution").order_by("pk"))
+    for group in (own, shared):
+        covering = [c for c in group if c.covers(task_type=task_type, impact=impact)]
+        covering.sort(key=lambda c: (task_type not in c.mandate_task_types, c.pk))
+        if covering:
+            return covering[0]
+    return None
 
 
 def sitting_members(*, council: Council, day: dt.date | None = None) -> list[CouncilMember]:
@@ -299,43 +311,67 @@ def review_item_submit(
             _("No council of %(institution)s reviews %(task_type)s cases of %(impact)s impact.")
             % {"institution": institution.name, "task_type": task_type, "impact": Impact(impact).label}
         )
+    case_institution = None if council.institution_id == institution.pk else institution
     existing = ReviewItem.all_institutions.filter(
-        council=council, subject_type=subject_type, subject_id=str(subject_id), kind=kind
+        council=council,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        kind=kind,
+        case_institution=case_institution,
     ).first()
     if existing is not None:
         return existing
-    item = ReviewItem.objects.create(
-        institution=council.institution,
-        council=council,
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        task_type=task_type,
-        impact=impact,
-        question=str(question).strip(),
-        proposed_decision=proposed_decision or "",
-        allowed_decisions=list(allowed_decisions or []),
-        case=case,
-        citizen=citizen,
-        deadline=timezone.now() + dt.timedelta(hours=council.deadline_hours),
-        escalated_from=escalated_from,
-    )
-    audit_append(
-        institution=council.institution,
-        actor=actor,
-        action="feedback.item_submit",
-        target=item,
-        changes={"council": council.pk, "kind": kind, "subject": [subject_type, str(subject_id)], "impact": impact},
-    )
-    url = f"/i/{council.institution.slug}/councils/{council.pk}/items/{item.pk}/"
-    tell(
-        institution=council.institution,
-        people=[m.user for m in sitting_members(council=council)],
-        title=_("New case for %(council)s: decide by %(deadline)s")
-        % {"council": council.name, "deadline": timezone.localtime(item.deadline).strftime("%Y-%m-%d %H:%M")},
-        body=item.question,
-        url=url,
-    )
+    # the item is the council's row: written in the council's institution, also when the case
+    # comes from an institution the council is shared with
+    with institution_scope(council.institution):
+        item = ReviewItem.objects.create(
+            institution=council.institution,
+            council=council,
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            task_type=task_type,
+            impact=impact,
+            question=str(question).strip(),
+            proposed_decision=proposed_decision or "",
+            allowed_decisions=list(allowed_decisions or []),
+            case=case,
+            citizen=citizen,
+            case_institution=case_institution,
+            deadline=timezone.now() + dt.timedelta(hours=council.deadline_hours),
+            escalated_from=escalated_from,
+        )
+        audit_append(
+            institution=council.institution,
+            actor=actor,
+            action="feedback.item_submit",
+            target=item,
+            changes={
+                "council": council.pk,
+                "kind": kind,
+                "subject": [subject_type, str(subject_id)],
+                "impact": impact,
+                "case_institution": case_institution.slug if case_institution else None,
+            },
+        )
+        url = f"/i/{council.institution.slug}/councils/{council.pk}/items/{item.pk}/"
+        tell(
+            institution=council.institution,
+            people=[m.user for m in sitting_members(council=council)],
+            title=_("New case for %(council)s: decide by %(deadline)s")
+            % {"council": council.name, "deadline": timezone.localtime(item.deadline).strftime("%Y-%m-%d %H:%M")},
+            body=item.question,
+            url=url,
+        )
+    if case_institution is not None:
+        # the case's own log says where it went
+        audit_append(
+            institution=case_institution,
+            actor=actor,
+            action="feedback.item_submit_shared",
+            target=item,
+            changes={"council": council.pk, "council_institution": council.institution.slug},
+        )
     live.broadcast(item=item, event="item_created")
     return item
 
@@ -517,7 +553,7 @@ def _maybe_decide(*, item: ReviewItem) -> None:
     url = subject.citizen_url(item=item) if subject and subject.citizen_url else ""
     if item.citizen_id:
         tell(
-            institution=item.institution,
+            institution=item.owner_of_case,
             people=[item.citizen],
             title=_("The council has decided on your case"),
             body=_("Verdict: %(verdict)s. %(reasons)s")
@@ -536,7 +572,7 @@ def _apply(*, item: ReviewItem) -> None:
     administrator: a verdict reached is never lost."""
     subject = subject_for(item.subject_type)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), institution_scope(item.owner_of_case):
             subject.apply(item=item, actor=None)
     except ApplicationError as error:
         item.apply_error = error.message[:2000]
@@ -549,8 +585,8 @@ def _apply(*, item: ReviewItem) -> None:
             changes={"error": item.apply_error},
         )
         tell(
-            institution=item.institution,
-            people=_admins(item.institution),
+            institution=item.owner_of_case,
+            people=_admins(item.owner_of_case),
             title=_("A council verdict could not be applied"),
             body=item.apply_error,
             url=f"/i/{item.institution.slug}/councils/{item.council_id}/items/{item.pk}/",
@@ -584,7 +620,7 @@ def review_item_escalate(*, item: ReviewItem, now: dt.datetime | None = None) ->
     backup = council.backup_council if council.escalation == Escalation.BACKUP_COUNCIL else None
     if backup is not None and backup.pk != council.pk:
         successor = review_item_submit(
-            institution=item.institution,
+            institution=item.owner_of_case,
             kind=item.kind,
             subject_type=item.subject_type,
             subject_id=item.subject_id,
@@ -618,7 +654,7 @@ def review_item_escalate(*, item: ReviewItem, now: dt.datetime | None = None) ->
     )
     if item.citizen_id:
         tell(
-            institution=item.institution,
+            institution=item.owner_of_case,
             people=[item.citizen],
             title=_("Your case is taking longer: it was passed on"),
             body=_("The council did not decide by its deadline; the case has gone to %(to)s.")

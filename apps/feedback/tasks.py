@@ -18,7 +18,11 @@ def verdict_learn_task(*, item_id: int, institution_id: int) -> None:
     item = ReviewItem.objects.get(pk=item_id)
     subject = subject_for(item.subject_type)
     if item.status == ItemStatus.DECIDED and subject is not None and subject.learn is not None:
-        subject.learn(item=item)
+        from apps.tenancy.scope import institution_scope
+
+        # the domain learns in the scope of the institution whose case it was
+        with institution_scope(item.owner_of_case):
+            subject.learn(item=item)
 
 
 @shared_task(acks_late=True)

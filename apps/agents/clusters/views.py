@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors as agent_selectors
-from apps.agents.api.clusters import READERS, SUBMITTERS
+from apps.agents.api.clusters import READERS, SUBMITTERS, calibration_data
 from apps.agents.clusters import flagging, selectors, services
 from apps.agents.clusters.forms import AppealForm, ClusterForm, RunSubmitForm, add_service_errors
 from apps.agents.models import AgentStatus, Cluster, ClusterRunStatus
@@ -185,6 +185,8 @@ def _detail_page(request, cluster: Cluster, *, submit_form: RunSubmitForm | None
         "may_submit": may_submit,
         "page": page,
         "submit_form": (submit_form or RunSubmitForm()) if may_submit else None,
+        # what the councils' verdicts say of the cluster's decisions and agents (readers only)
+        "calibration": calibration_data(cluster) if may_read_runs else None,
     }
     return render(request, "agents/clusters/cluster_detail.html", context, status=status)
 
@@ -235,7 +237,6 @@ def my_decision(request, institution_slug: str, run_id: int):
     """One decision about the person: the outcome, the reasons in plain words, the council's
     verdict, the public model cards of the agents that decided, and an appeal."""
     from apps.agents import review
-    from apps.feedback.models import ItemKind, ReviewItem
 
     run = selectors.run_concerning_get(institution=request.institution, person=request.user, run_id=run_id)
     form = AppealForm(request.POST or None)
@@ -253,9 +254,7 @@ def my_decision(request, institution_slug: str, run_id: int):
         else:
             status = 400
     records = [r for r in selectors.run_proposals(institution=request.institution, run=run) if not r.refused]
-    appeal = ReviewItem.objects.filter(
-        institution=request.institution, subject_type=review.SUBJECT_TYPE, subject_id=str(run.pk), kind=ItemKind.APPEAL
-    ).first()
+    appeal = review.appeal_of(run=run)
     return render(
         request,
         "agents/clusters/my_decision.html",

@@ -4,6 +4,7 @@ majority, the verdict applied by the agents domain, learning from it, escalation
 from __future__ import annotations
 
 import datetime as dt
+from uuid import uuid4
 
 import pytest
 from django.utils import timezone
@@ -299,3 +300,45 @@ def test_a_citizen_of_another_institution_cannot_sit_on_the_council(council, cha
             council=council, user=charlie, kind="citizen", term_start=TODAY, term_end=TODAY, actor=None
         )
     assert not CouncilMember.all_institutions.filter(council=council).exists()
+
+
+def test_a_council_shared_with_another_institution_hears_its_cases(
+    aurelia, borealis, ada, members, council, django_capture_on_commit_callbacks
+):
+    """Borealis has no council of its own; Aurelia's is shared with it (approval tested in
+    test_membership): Borealis's flagged run is heard there and the verdict lands on Borealis's run."""
+    from apps.feedback.membership.models import CouncilShare
+
+    with institution_scope(aurelia):
+        CouncilShare.objects.create(institution=aurelia, council=council, shared_with=borealis, proposal_uid=uuid4())
+    admin = member(UserFactory(username="boreal-admin"), borealis, "institution_admin")
+    applicant = member(UserFactory(username="boreal-citizen"), borealis, "citizen")
+    agents = [
+        redteam.make_agent(borealis, None, "B approver"),
+        redteam.make_agent(borealis, None, "B denier", decision="deny", confidence=0.6),
+    ]
+    with institution_scope(borealis):
+        cluster = cluster_services.cluster_create(
+            institution=borealis,
+            actor=admin,
+            name="Borealis review",
+            task_type=redteam.TASK_TYPE,
+            stages=redteam.stages_of(*[[a] for a in agents]),
+            allowed_decisions=["approve", "deny"],
+            flagging_policy={"max_disagreement": 0.2},
+        )
+    with institution_scope(borealis), django_capture_on_commit_callbacks(execute=True):
+        run = cluster_services.cluster_run_start(
+            cluster=cluster, record=redteam.RECORD, documents={}, actor=admin, concerns=applicant
+        )
+    item = _item(run)
+    assert item.institution == aurelia and item.council == council and item.case_institution == borealis
+    assert AuditEvent.objects.filter(action="feedback.item_submit_shared", institution=borealis).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        for user in members[:3]:
+            _vote(item, user, "amend", "Deny: the site is too small.", amended="deny")
+    run.refresh_from_db()
+    assert run.final_decision == "deny" and run.council_verdict["council"] == council.name
+    told = Notification.all_institutions.get(recipient=applicant, title="The council has decided on your case")
+    assert told.institution == borealis
+    assert told.url == f"/i/{borealis.slug}/agents/my-decisions/{run.pk}/"
