@@ -214,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.feedback.tasks.review_items_escalate_due_task",
         "schedule": env.float("CIVITAS_COUNCIL_ESCALATION_SECONDS", default=60.0),
     },
+    "feedback-remind-due": {
+        "task": "apps.feedback.tasks.review_items_remind_due_task",
+        "schedule": env.float("CIVITAS_COUNCIL_ESCALATION_SECONDS", default=60.0),
+    },
     "federation-outbox-resend": {
         "task": "apps.federation.tasks.outbox_resend_pending_task",
         "schedule": env.float("CIVITAS_FEDERATION_RESEND_SECONDS", default=30.0),

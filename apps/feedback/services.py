@@ -680,3 +680,49 @@ def review_items_escalate_due(*, now: dt.datetime | None = None) -> int:
             except InvalidTransition:
                 continue  # decided meanwhile
     return len(due)
+
+
+def reminder_due(item: ReviewItem, now: dt.datetime) -> bool:
+    """Once per item, when a quarter of its time is left (at most a day before the deadline)."""
+    window = item.deadline - item.created_at
+    lead = min(window / 4, dt.timedelta(hours=24))
+    return item.reminded_at is None and item.status == ItemStatus.OPEN and now < item.deadline <= now + lead
+
+
+@transaction.atomic
+def review_item_remind(*, item: ReviewItem, now: dt.datetime | None = None) -> int:
+    """Remind the sitting members who have neither voted nor recused; returns how many were told."""
+    now = now or timezone.now()
+    item = ReviewItem.objects.select_for_update().select_related("council", "institution").get(pk=item.pk)
+    if not reminder_due(item, now):
+        return 0
+    done = set(Vote.objects.filter(item=item).values_list("member_id", flat=True)) | set(
+        Recusal.objects.filter(item=item).values_list("member_id", flat=True)
+    )
+    waiting = [m.user for m in sitting_members(council=item.council) if m.pk not in done]
+    item.reminded_at = now
+    item.save(update_fields=["reminded_at"])
+    tell(
+        institution=item.institution,
+        people=waiting,
+        title=_("Reminder: %(council)s decides by %(deadline)s")
+        % {"council": item.council.name, "deadline": timezone.localtime(item.deadline).strftime("%Y-%m-%d %H:%M")},
+        body=item.question,
+        url=f"/i/{item.institution.slug}/councils/{item.council_id}/items/{item.pk}/",
+    )
+    return len(waiting)
+
+
+def review_items_remind_due(*, now: dt.datetime | None = None) -> int:
+    """Beat: send the deadline reminders that are due, each item in its own transaction and scope."""
+    now = now or timezone.now()
+    # tenancy: beat looks across institutions to find due reminders, then acts in each one's scope
+    candidates = ReviewItem.all_institutions.filter(
+        status=ItemStatus.OPEN, reminded_at__isnull=True, deadline__gt=now, deadline__lte=now + dt.timedelta(hours=24)
+    ).select_related("institution")
+    sent = 0
+    for item in candidates:
+        if reminder_due(item, now):
+            with institution_scope(item.institution):
+                sent += review_item_remind(item=item, now=now)
+    return sent

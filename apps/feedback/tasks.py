@@ -31,3 +31,11 @@ def review_items_escalate_due_task() -> int:
     from apps.feedback import services
 
     return services.review_items_escalate_due()
+
+
+@shared_task(acks_late=True)
+def review_items_remind_due_task() -> int:
+    """Beat: remind council members of deadlines coming up."""
+    from apps.feedback import services
+
+    return services.review_items_remind_due()

@@ -342,3 +342,19 @@ def test_a_council_shared_with_another_institution_hears_its_cases(
     told = Notification.all_institutions.get(recipient=applicant, title="The council has decided on your case")
     assert told.institution == borealis
     assert told.url == f"/i/{borealis.slug}/agents/my-decisions/{run.pk}/"
+
+
+def test_members_who_have_not_voted_are_reminded_once_before_the_deadline(flagged, members):
+    item = _item(flagged)
+    _vote(item, members[0])
+    with institution_scope(item.institution):
+        services.review_recuse(item=item, user=members[1], conflict="My neighbour.")
+    early = item.deadline - dt.timedelta(hours=20)  # 48 h window: a quarter is 12 h
+    assert services.review_items_remind_due(now=early) == 0
+    late = item.deadline - dt.timedelta(hours=11)
+    assert services.review_items_remind_due(now=late) == 3
+    reminded = set(
+        Notification.all_institutions.filter(title__startswith="Reminder").values_list("recipient", flat=True)
+    )
+    assert reminded == {u.pk for u in members[2:]}
+    assert services.review_items_remind_due(now=late + dt.timedelta(hours=1)) == 0
