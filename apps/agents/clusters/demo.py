@@ -229,17 +229,21 @@ def seed_demo(*, federation, stdout) -> None:
                 flagging_policy={"max_disagreement": 0.15, "high_impact": {"field": "crowd_size", "threshold": 1000}},
             )
         if not ClusterRun.objects.filter(cluster=cluster).exists():
+            # the demo's applicant is Clara, a citizen of Aurelia: she reads the outcomes and may appeal
+            clara = federation.users.get("clara")
             for record in DEMO_RUNS:
-                _run_now(cluster=cluster, record=record, actor=adrian)
+                _run_now(cluster=cluster, record=record, actor=adrian, concerns=clara)
             reputation_services.reputation_recompute(institution=aurelia, trigger="manual")
     stdout.write(f"Agent cluster: “{CLUSTER_NAME}” of Aurelia, five stages, {len(DEMO_RUNS)} demo runs.")
 
 
-def _run_now(*, cluster: Cluster, record: dict, actor) -> None:
+def _run_now(*, cluster: Cluster, record: dict, actor, concerns=None) -> None:
     """Carry a demo run through its stages in this process, so the demo starts with decided
     runs and a reputation history; the queued Celery task later finds the run done."""
     with transaction.atomic():
-        run = cluster_services.cluster_run_start(cluster=cluster, record=record, documents={}, actor=actor)
+        run = cluster_services.cluster_run_start(
+            cluster=cluster, record=record, documents={}, actor=actor, concerns=concerns
+        )
     for index in range(run.stage_count):
         cluster_services.cluster_stage_execute(run=run, stage_index=index)
     cluster_services.cluster_run_finalise(run=run)
