@@ -20,6 +20,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.agents.learning.testing import sweep_candidate
 from apps.agents.negotiation.testing import sweep_announcement, sweep_received_call
 from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
@@ -109,6 +110,7 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "run_id": lambda w: _aurelia_run(w).pk,
     "announcement_uid": lambda w: sweep_announcement(w).uid,
     "call_uid": lambda w: sweep_received_call(w).call_uid,
+    "candidate_id": lambda w: sweep_candidate(w, agent=_aurelia_agent(w)).pk,
     "council_id": lambda w: council_sweep.sweep_council(w).pk,
     "member_id": lambda w: council_sweep.sweep_member(w).pk,
     "draw_id": lambda w: council_sweep.sweep_draw(w).pk,

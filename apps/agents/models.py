@@ -374,4 +374,5 @@ class AgentReputation(InstitutionOwned):
         return f"{self.agent_id}: {self.score:.4f}"
 
 
+from apps.agents.learning.models import *  # noqa: E402, F403  (learning from verdicts, in its own package)
 from apps.agents.negotiation.models import *  # noqa: E402, F403  (the contract net's models, in their own package)

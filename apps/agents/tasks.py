@@ -88,3 +88,6 @@ def cluster_run_to_council_task(*, run_id: int, institution_id: int) -> int | No
 
     item = review.submit_run_for_review(run=ClusterRun.objects.get(pk=run_id))
     return item.pk if item else None
+
+
+from apps.agents.learning.tasks import model_candidate_train_task  # noqa: E402, F401  (autodiscovery looks here)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.agents import views
 from apps.agents.clusters import views as cluster_views
+from apps.agents.learning import views as learning_views
 from apps.agents.negotiation import views as negotiation_views
 from apps.agents.reputation import views as reputation_views
 
@@ -65,4 +66,16 @@ urlpatterns += [
         negotiation_views.received_call_detail,
         name="negotiation_incoming",
     ),
+]
+
+# learning from council verdicts (apps/agents/learning)
+LEARNING = AGENT + "learning/"
+CANDIDATE = LEARNING + "<int:candidate_id>/"
+
+urlpatterns += [
+    path(LEARNING, learning_views.learning, name="learning"),
+    path(LEARNING + "retrain/", learning_views.retrain, name="learning_retrain"),
+    path(CANDIDATE, learning_views.candidate_detail, name="learning_candidate"),
+    path(CANDIDATE + "promote/", learning_views.candidate_promote, name="learning_promote"),
+    path(CANDIDATE + "reject/", learning_views.candidate_reject, name="learning_reject"),
 ]

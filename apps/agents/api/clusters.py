@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.agents.api.views import _parse, _require_admin
 from apps.agents.clusters import selectors, services
+from apps.agents.clusters.calibration import calibration_report
 from apps.tenancy.models import Role
 from portal.api import ANY_MEMBER, InstitutionScopedAPIView, Pagination, created
 
@@ -172,3 +173,61 @@ class ClusterRunDetailApi(InstitutionScopedAPIView):
     @extend_schema(responses=RunOutput)
     def get(self, request, institution_slug, run_id):
         return Response(RunOutput(selectors.cluster_run_get(institution=request.institution, run_id=run_id)).data)
+
+
+# the cluster's calibration report ----------------------------------------------------------
+
+
+class AgentCalibrationOutput(serializers.Serializer):
+    agent = serializers.UUIDField(source="agent.uid")
+    name = serializers.CharField(source="agent.name")
+    reviewed = serializers.IntegerField()
+    contradicted = serializers.IntegerField()
+    contradiction_rate = serializers.FloatField(source="rate")
+    watched = serializers.BooleanField()
+
+
+class CalibrationOutput(serializers.Serializer):
+    window = serializers.IntegerField()
+    audited = serializers.IntegerField(help_text="Unflagged decisions sampled for audit that have a verdict.")
+    changed = serializers.IntegerField(help_text="Of those, how many the council changed.")
+    audited_error_rate = serializers.FloatField(allow_null=True)
+    flagged_reviewed = serializers.IntegerField()
+    flagged_overturned = serializers.IntegerField()
+    agents = AgentCalibrationOutput(many=True)
+    watch_list = serializers.ListField(child=serializers.CharField())
+
+
+def calibration_data(cluster) -> dict:
+    """The report with the watch list, as the page and the API show it."""
+    report = calibration_report(cluster=cluster)
+    watched = [str(uid) for uid in (cluster.flagging_policy or {}).get("watch_agents") or []]
+    return {
+        "window": report.window,
+        "audited": report.audited,
+        "changed": report.changed,
+        "audited_error_rate": report.audited_error_rate,
+        "flagged_reviewed": report.flagged_reviewed,
+        "flagged_overturned": report.flagged_overturned,
+        "agents": [
+            {
+                "agent": record.agent,
+                "reviewed": record.reviewed,
+                "contradicted": record.contradicted,
+                "rate": record.rate,
+                "watched": str(record.agent.uid) in watched,
+            }
+            for record in report.agents
+        ],
+        "watch_list": watched,
+    }
+
+
+class ClusterCalibrationApi(InstitutionScopedAPIView):
+    required_roles = READERS
+
+    @extend_schema(responses=CalibrationOutput, operation_id="agents_clusters_calibration_retrieve")
+    def get(self, request, institution_slug, cluster_id):
+        """How the councils' verdicts judged the cluster's recent decisions and agents."""
+        cluster = selectors.cluster_get(institution=request.institution, cluster_id=cluster_id)
+        return Response(CalibrationOutput(calibration_data(cluster)).data)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.agents.api import clusters, negotiation, reputation, views
+from apps.agents.learning import api as learning
 
 AGENTS = "institutions/<slug:institution_slug>/agents/"
 AGENT = AGENTS + "<uuid:agent_uid>/"
@@ -22,6 +23,21 @@ urlpatterns += [
     path(CLUSTERS + "<int:cluster_id>/", clusters.ClusterDetailApi.as_view(), name="api-agent-cluster"),
     path(CLUSTERS + "<int:cluster_id>/runs/", clusters.ClusterRunsApi.as_view(), name="api-agent-cluster-runs"),
     path(AGENTS + "runs/<int:run_id>/", clusters.ClusterRunDetailApi.as_view(), name="api-agent-run"),
+    path(
+        CLUSTERS + "<int:cluster_id>/calibration/",
+        clusters.ClusterCalibrationApi.as_view(),
+        name="api-agent-cluster-calibration",
+    ),
+]
+
+# learning from council verdicts (apps/agents/learning)
+LEARNING = AGENT + "learning/"
+CANDIDATE = LEARNING + "candidates/<int:candidate_id>/"
+urlpatterns += [
+    path(LEARNING, learning.LearningApi.as_view(), name="api-agent-learning"),
+    path(CANDIDATE, learning.CandidateApi.as_view(), name="api-agent-learning-candidate"),
+    path(CANDIDATE + "promote/", learning.CandidatePromoteApi.as_view(), name="api-agent-learning-promote"),
+    path(CANDIDATE + "reject/", learning.CandidateRejectApi.as_view(), name="api-agent-learning-reject"),
 ]
 
 urlpatterns += [

@@ -162,8 +162,15 @@ def train_model(
     exclude: Iterable[str] = ("application_id",),
     seed: int = 0,
     test_size: float = 0.25,
+    extra_rows: Sequence[Mapping[str, Any]] = (),
+    extra_weight: float = 1.0,
+    extra_source: str = "",
 ) -> dict:
     """Train on a CSV of past decisions, write `<out>.joblib` and `<out>.json`; return the manifest.
+
+    `extra_rows` (feature values and the label, e.g. council verdicts) are added to the
+    training split only, each weighing `extra_weight` rows; the held-out metrics stay those
+    of the CSV's own split, and the manifest records the extra rows' count, weight and hash.
 
     Raises: TrainingDataError."""
     dataset, out = Path(dataset), Path(out)
@@ -180,7 +187,21 @@ def train_model(
     x = _matrix(rows, features)
     y = np.array([int(row[label] == positive) for row in rows])
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
-    pipeline = _pipeline(features, seed).fit(x_train, y_train)
+    fit_params = {}
+    if extra_rows:
+        names = [f["name"] for f in features]
+        for row in extra_rows:
+            if any(name not in row for name in names) or row.get(label) not in labels:
+                raise TrainingDataError(f"An extra row lacks one of the features {names} or a decision in {labels}.")
+        weight = float(extra_weight)
+        if not 0 < weight <= 1000:
+            raise TrainingDataError("The weight of the extra rows must be above 0 and at most 1000.")
+        fit_params["classifier__sample_weight"] = np.concatenate(
+            [np.ones(len(y_train)), np.full(len(extra_rows), weight)]
+        )
+        x_train = np.vstack([x_train, _matrix(extra_rows, features)])
+        y_train = np.concatenate([y_train, [int(row[label] == positive) for row in extra_rows]])
+    pipeline = _pipeline(features, seed).fit(x_train, y_train, **fit_params)
     p_test = pipeline.predict_proba(x_test)[:, 1]
     metrics = {
         "held_out_rows": len(y_test),
@@ -210,6 +231,16 @@ def train_model(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
     }
+    if extra_rows:
+        metrics["extra_rows"] = len(extra_rows)
+        manifest["extra_rows"] = {
+            "count": len(extra_rows),
+            "weight": float(extra_weight),
+            "sha256": hashlib.sha256(
+                json.dumps(list(extra_rows), sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest(),
+            "source": extra_source,
+        }
     artefact.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 

@@ -1,0 +1,1 @@
+"""Small models learn from council verdicts: training examples, retrained candidates, promotion by a person."""
