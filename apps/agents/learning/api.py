@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from apps.agents import selectors as agent_selectors
@@ -88,9 +89,7 @@ class LearningApi(InstitutionScopedAPIView):
         """Retrain (administrators): a candidate is trained in the background and evaluated; it is
         not used until an administrator promotes it."""
         if not request.institution_roles & ADMINS:
-            from rest_framework import exceptions
-
-            raise exceptions.PermissionDenied()
+            raise exceptions.PermissionDenied(_("Only an institution administrator can retrain a model."))
         candidate = services.model_retrain(agent=_agent(request, agent_uid), actor=request.user)
         candidate.refresh_from_db()
         return Response(CandidateOutput(candidate).data, status=202)

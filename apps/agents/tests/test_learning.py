@@ -243,6 +243,8 @@ def test_every_k_new_examples_a_candidate_is_trained_but_not_promoted(
     agent.refresh_from_db()
     assert (agent.config, agent.version, agent.status) == (config, version, AgentStatus.CERTIFIED)
     assert not AuditEvent.objects.filter(action="agents.learning.promote").exists()
+    listed = api_as(ada).get(_learning_url(agent)).json()["candidates"]
+    assert [(c["trigger"], c["requested_by"]) for c in listed] == [("automatic", None)]
 
 
 # --- retraining -------------------------------------------------------------------------
@@ -471,3 +473,15 @@ def test_the_calibration_report_on_the_cluster_page_and_the_api(
     assert "Error rate of standing decisions" in page and "33 %" in page and "25 %" in page
     bob = member(UserFactory(username="citizen-reader"), agent.institution, "citizen")
     assert api_as(bob).get(f"/api/v1/institutions/aurelia/agents/clusters/{cluster.pk}/calibration/").status_code == 403
+
+
+def test_the_learning_list_reads_a_fixed_number_of_queries(
+    agent, ada, candidate, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    with institution_scope(agent.institution):
+        services.model_candidate_reject(candidate=candidate, actor=ada, reason="Try again with more verdicts.")
+    _retrain(agent, ada, django_capture_on_commit_callbacks)
+    admin = api_as(ada)
+    with django_assert_max_num_queries(8):
+        response = admin.get(_learning_url(agent))
+    assert [c["number"] for c in response.json()["candidates"]] == [2, 1]
