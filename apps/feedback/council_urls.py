@@ -19,6 +19,7 @@ urlpatterns: list = [
     path(ITEM, views.item_detail, name="item"),
     path(ITEM + "vote/", views.item_vote, name="vote"),
     path(ITEM + "recuse/", views.item_recuse, name="recuse"),
+    path(ITEM + "apply-again/", views.item_apply_again, name="apply_again"),
 ]
 
 # the slug is not `institution_slug`: the tenancy middleware must not ask for membership here

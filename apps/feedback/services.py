@@ -597,6 +597,22 @@ def _apply(*, item: ReviewItem) -> None:
     audit_append(institution=item.institution, actor=None, action="feedback.apply", target=item)
 
 
+@transaction.atomic
+def review_item_apply_again(*, item: ReviewItem, actor) -> ReviewItem:
+    """Apply a verdict the domain refused before (an administrator fixed the case meanwhile).
+
+    Raises: PermissionDenied, InvalidTransition."""
+    _require_admin(actor=actor, institution=item.owner_of_case)
+    item = ReviewItem.objects.select_for_update().select_related("council", "institution").get(pk=item.pk)
+    if item.status != ItemStatus.DECIDED or item.applied_at is not None:
+        raise InvalidTransition(_("Only a verdict that could not be applied is applied again."))
+    audit_append(institution=item.institution, actor=actor, action="feedback.apply_again", target=item)
+    item.apply_error = ""
+    item.save(update_fields=["apply_error"])
+    _apply(item=item)
+    return item
+
+
 def _admins(institution: Institution) -> list:
     return [
         m.user

@@ -179,6 +179,7 @@ def _item_context(request, council: Council, item: ReviewItem) -> dict:
         "my_vote": next((v for v in votes if seat is not None and v.member_id == seat.pk), None),
         "my_recusal": next((r for r in recusals if seat is not None and r.member_id == seat.pk), None),
         "is_open": item.status == ItemStatus.OPEN,
+        "is_admin": _is_admin(request),
     }
 
 
@@ -240,6 +241,26 @@ def item_recuse(request, institution_slug: str, council_id: int, item_id: int):
         item.refresh_from_db()
         return _item_page(request, council, item, recuse_form=form, status=error.status)
     messages.success(request, _("You recused yourself from this case; you take no part in its verdict."))
+    return redirect("feedback:item", institution_slug=request.institution.slug, council_id=council.pk, item_id=item.pk)
+
+
+@require_POST
+def item_apply_again(request, institution_slug: str, council_id: int, item_id: int):
+    """An administrator applies a verdict again after the domain refused it."""
+    _require_admin(request)
+    council = _council_for_queue(request, council_id)
+    item = selectors.item_get(council=council, item_id=item_id)
+    try:
+        item = services.review_item_apply_again(item=item, actor=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        if item.applied_at:
+            messages.success(request, _("The verdict is applied."))
+        else:
+            messages.error(
+                request, _("The verdict still could not be applied: %(error)s") % {"error": item.apply_error}
+            )
     return redirect("feedback:item", institution_slug=request.institution.slug, council_id=council.pk, item_id=item.pk)
 
 

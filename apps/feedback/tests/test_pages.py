@@ -492,7 +492,7 @@ def test_the_navigation_links_to_the_councils(client, bob):
     assert f'href="{BASE}"' in client.get("/i/aurelia/").content.decode()
 
 
-def test_a_verdict_the_domain_refuses_is_shown_with_the_refusal(client, aurelia, world):
+def test_a_verdict_the_domain_refuses_is_shown_and_an_admin_applies_it_again(client, aurelia, ada, world):
     from apps.feedback.subjects import ReviewSubject, register_subject
     from portal.errors import InvalidTransition
 
@@ -520,6 +520,28 @@ def test_a_verdict_the_domain_refuses_is_shown_with_the_refusal(client, aurelia,
     html = client.get(item_url(item)).content.decode()
     assert "The verdict stands but could not be applied: The permit was withdrawn meanwhile." in html
     assert "<dd>deny</dd>" in html and "Applied on" not in html
+    assert "Apply the verdict again" not in html  # members cannot; administrators can
+    url = item_url(item) + "apply-again/"
+    assert client.post(url).status_code == 403
+
+    # the domain now accepts: an administrator applies it again, and the refusal is cleared
+    accepted = []
+    from apps.feedback import subjects
+
+    subjects._SUBJECTS[subject.type] = ReviewSubject(
+        type=subject.type, label=subject.label, apply=lambda *, item, actor=None: accepted.append(item.pk)
+    )
+    client.force_login(ada)
+    assert "Apply the verdict again" in client.get(item_url(item)).content.decode()
+    response = client.post(url, follow=True)
+    assert "The verdict is applied." in response.content.decode() and accepted == [item.pk]
+    item.refresh_from_db()
+    assert item.applied_at is not None and not item.apply_error
+    assert AuditEvent.objects.filter(action="feedback.apply_again", target_id=str(item.pk)).exists()
+    again = client.post(url, follow=True).content.decode()
+    assert "Only a verdict that could not be applied is applied again." in again
+    assert accepted == [item.pk]
+    subjects._SUBJECTS.pop(subject.type)
 
 
 def test_an_escalated_case_shows_where_it_went(client, aurelia, world):
