@@ -485,3 +485,19 @@ def test_the_learning_list_reads_a_fixed_number_of_queries(
     with django_assert_max_num_queries(8):
         response = admin.get(_learning_url(agent))
     assert [c["number"] for c in response.json()["candidates"]] == [2, 1]
+
+
+def test_training_fails_visibly_when_the_shipped_data_changed(
+    agent, ada, model_dir, django_capture_on_commit_callbacks
+):
+    _examples(agent, 20)
+    dataset = model_dir.parent / "decisions.csv"
+    dataset.write_text(dataset.read_text() + "EVT-99999,10,1.0,park,0,1,0,approve\n")
+    candidate = _retrain(agent, ada, django_capture_on_commit_callbacks)
+    assert candidate.status == CandidateStatus.FAILED and "cannot be found unchanged" in candidate.error
+    assert not candidate.artefact_path
+    assert AuditEvent.objects.filter(action="agents.learning.train_failed", target_id=str(candidate.pk)).exists()
+    agent.refresh_from_db()
+    assert agent.config["artefact"].endswith("tiny-v1.joblib") and agent.version == 1
+    with institution_scope(agent.institution), pytest.raises(InvalidTransition):
+        services.model_candidate_promote(candidate=candidate, actor=ada)
