@@ -14,6 +14,7 @@ new agent version: a certified agent becomes a draft and must be certified again
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -52,6 +53,8 @@ MODEL_DIR = REPO_ROOT / "var" / "models"
 DEFAULT_RETRAIN_EVERY = 20
 DEFAULT_EXAMPLE_WEIGHT = 5.0
 MAX_NOTE = 2000
+# past the training task's hard time limit (tasks.py), a candidate still "training" lost its task
+TRAINING_GIVEN_UP_AFTER = dt.timedelta(minutes=15)
 
 
 class ArtefactMismatch(Conflict):
@@ -231,6 +234,10 @@ def model_retrain(*, agent: Agent, actor, trigger: str = "manual") -> ModelCandi
         raise InvalidTransition(_("A retired agent is not retrained."))
     training = ModelCandidate.all_institutions.filter(agent=agent, status=CandidateStatus.TRAINING).first()
     if training is not None:
+        if training.created_at < timezone.now() - TRAINING_GIVEN_UP_AFTER:
+            # its task was lost (a worker killed past its time limit): train it again; the
+            # original cannot still be writing the same files
+            _queue_training(training)
         return training
     examples = TrainingExample.all_institutions.filter(agent=agent)
     if not examples.filter(held_out=False).exists():
@@ -267,13 +274,17 @@ def model_retrain(*, agent: Agent, actor, trigger: str = "manual") -> ModelCandi
             "examples_upto": candidate.examples_upto,
         },
     )
+    _queue_training(candidate)
+    return candidate
+
+
+def _queue_training(candidate: ModelCandidate) -> None:
     from apps.agents.learning import tasks
 
-    candidate_id, institution_id = candidate.pk, agent.institution_id
+    candidate_id, institution_id = candidate.pk, candidate.institution_id
     transaction.on_commit(
         lambda: tasks.model_candidate_train_task.delay(candidate_id=candidate_id, institution_id=institution_id)
     )
-    return candidate
 
 
 def _shipped_dataset(base_file: Path, manifest: dict) -> Path:

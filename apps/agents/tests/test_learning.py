@@ -411,10 +411,12 @@ def test_the_pages_show_the_evaluation_and_say_re_certification_is_needed(agent,
 
 def test_a_candidate_page_shows_training_until_done(agent, ada, client):
     _examples(agent, 20)
-    with institution_scope(agent.institution):
-        candidate = services.model_retrain(agent=agent, actor=ada)  # no commit callbacks run: still training
     client.force_login(ada)
-    page = client.get(f"/i/aurelia/agents/{agent.uid}/learning/{candidate.pk}/").content.decode()
+    response = client.post(f"/i/aurelia/agents/{agent.uid}/learning/retrain/")
+    candidate = ModelCandidate.all_institutions.get(agent=agent)  # no commit callbacks run: still training
+    assert response.status_code == 302 and response.url == f"/i/aurelia/agents/{agent.uid}/learning/{candidate.pk}/"
+    assert candidate.status == CandidateStatus.TRAINING and candidate.requested_by == ada
+    page = client.get(response.url).content.decode()
     assert "Training…" in page and "hx-get" in page and "Promote this model" not in page
 
 
@@ -501,3 +503,17 @@ def test_training_fails_visibly_when_the_shipped_data_changed(
     assert agent.config["artefact"].endswith("tiny-v1.joblib") and agent.version == 1
     with institution_scope(agent.institution), pytest.raises(InvalidTransition):
         services.model_candidate_promote(candidate=candidate, actor=ada)
+
+
+def test_a_candidate_whose_training_task_was_lost_is_trained_again(agent, ada, django_capture_on_commit_callbacks):
+    _examples(agent, 20)
+    with institution_scope(agent.institution):
+        lost = services.model_retrain(agent=agent, actor=ada)  # its task never runs
+        again = services.model_retrain(agent=agent, actor=ada)
+    assert again.pk == lost.pk  # one candidate at a time
+    ModelCandidate.all_institutions.filter(pk=lost.pk).update(
+        created_at=lost.created_at - services.TRAINING_GIVEN_UP_AFTER - dt.timedelta(minutes=1)
+    )
+    retried = _retrain(agent, ada, django_capture_on_commit_callbacks)
+    assert retried.pk == lost.pk and retried.status == CandidateStatus.CANDIDATE
+    assert ModelCandidate.all_institutions.count() == 1
