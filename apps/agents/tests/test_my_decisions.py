@@ -134,3 +134,10 @@ def test_only_the_person_concerned_appeals(aurelia, alice, decided, council):
     with institution_scope(aurelia), pytest.raises(PermissionDenied):
         review.cluster_run_appeal(run=decided, person=alice, grounds="I disagree.")
     assert not ReviewItem.all_institutions.exists()
+
+
+def test_the_dashboard_shows_the_decisions_about_you_only_to_whom_they_concern(client, aurelia, alice, bob, decided):
+    client.force_login(bob)
+    assert "Decisions about you" in client.get(f"/i/{aurelia.slug}/").content.decode()
+    client.force_login(alice)
+    assert "Decisions about you" not in client.get(f"/i/{aurelia.slug}/").content.decode()
