@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 
 class AutonomyLevel(models.IntegerChoices):
@@ -34,7 +35,7 @@ class AgentStatus(models.TextChoices):
     RETIRED = "retired", pgettext_lazy("agent status", "Retired")
 
 
-class Agent(InstitutionOwned):
+class Agent(GuardedStatus, InstitutionOwned):
     """A registered, scoped, signed actor of one institution.
 
     Its DID is the did:key of its own Ed25519 key (owner type `agent`, owner id its uid).
@@ -50,6 +51,7 @@ class Agent(InstitutionOwned):
         AgentStatus.CERTIFIED: {AgentStatus.DRAFT, AgentStatus.SUSPENDED, AgentStatus.RETIRED},
         AgentStatus.SUSPENDED: {AgentStatus.DRAFT, AgentStatus.CERTIFIED, AgentStatus.RETIRED},
     }
+    transition_error = _("An agent that is “%(current)s” cannot become “%(new)s”.")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     did = models.CharField(_("DID"), max_length=300, blank=True)
@@ -88,17 +90,8 @@ class Agent(InstitutionOwned):
     def is_active(self) -> bool:
         return self.status == AgentStatus.CERTIFIED
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("An agent that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": AgentStatus(status).label}
-            )
-        self.suspended_from = self.status if status == AgentStatus.SUSPENDED else ""
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
+        self.suspended_from = previous if status == AgentStatus.SUSPENDED else ""
         self.status_changed_at = timezone.now()
 
 
@@ -186,13 +179,14 @@ class Cluster(InstitutionOwned):
         return self.name
 
 
-class ClusterRun(InstitutionOwned):
+class ClusterRun(GuardedStatus, InstitutionOwned):
     """One task put to a cluster: its stages' proposals, and the combined outcome."""
 
     TRANSITIONS = {
         ClusterRunStatus.QUEUED: {ClusterRunStatus.RUNNING, ClusterRunStatus.FAILED},
         ClusterRunStatus.RUNNING: {ClusterRunStatus.DECIDED, ClusterRunStatus.FLAGGED, ClusterRunStatus.FAILED},
     }
+    transition_error = _("A run that is “%(current)s” cannot become “%(new)s”.")
 
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="runs")
     task_type = models.CharField(_("task type"), max_length=80)
@@ -251,16 +245,7 @@ class ClusterRun(InstitutionOwned):
     def finished(self) -> bool:
         return self.status in {ClusterRunStatus.DECIDED, ClusterRunStatus.FLAGGED, ClusterRunStatus.FAILED}
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A run that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": ClusterRunStatus(status).label}
-            )
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
         if self.finished:
             self.decided_at = timezone.now()
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 
 class ActorType(models.TextChoices):
@@ -93,7 +94,7 @@ class VerificationStatus(models.TextChoices):
     ERROR = "error", _("Could not finish")
 
 
-class LogVerification(InstitutionOwned):
+class LogVerification(GuardedStatus, InstitutionOwned):
     """An auditor's request to recompute the whole log, run by a worker with progress.
 
     Findings name positions and row ids only, never another institution's content."""
@@ -102,6 +103,7 @@ class LogVerification(InstitutionOwned):
         VerificationStatus.QUEUED: {VerificationStatus.RUNNING, VerificationStatus.ERROR},
         VerificationStatus.RUNNING: {VerificationStatus.PASSED, VerificationStatus.FAILED, VerificationStatus.ERROR},
     }
+    transition_error = _("A verification that is “%(current)s” cannot become “%(new)s”.")
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
@@ -131,11 +133,3 @@ class LogVerification(InstitutionOwned):
         if not self.entries_total:
             return 0
         return min(99, int(100 * self.entries_checked / self.entries_total))
-
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(f"A verification that is {self.status} cannot become {status}.")
-        self.status = status

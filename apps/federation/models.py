@@ -10,7 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import InstitutionOwned
-from portal.errors import InvalidTransition
+from portal.models import GuardedStatus
 
 
 class OutboxStatus(models.TextChoices):
@@ -31,8 +31,11 @@ class DeliveryRoute(models.TextChoices):
     REMOTE = "remote", _("Over the network")
 
 
-class OutboxEnvelope(InstitutionOwned):
+class OutboxEnvelope(GuardedStatus, InstitutionOwned):
     """An envelope the institution (the sender) signed; pending until the recipient accepts it."""
+
+    TRANSITIONS = OUTBOX_TRANSITIONS
+    transition_error = _("An envelope that is %(current)s cannot become %(new)s.")
 
     envelope_id = models.UUIDField(_("envelope id"), unique=True)
     type = models.CharField(_("type"), max_length=100)
@@ -57,14 +60,6 @@ class OutboxEnvelope(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"{self.type} → {self.recipient_did} ({self.envelope_id})"
-
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        if status not in OUTBOX_TRANSITIONS[OutboxStatus(self.status)]:
-            raise InvalidTransition(
-                _("An envelope that is %(current)s cannot become %(new)s.") % {"current": self.status, "new": status}
-            )
-        self.status = status
 
 
 class AttemptOutcome(models.TextChoices):

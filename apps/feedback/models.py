@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 
 class Impact(models.TextChoices):
@@ -160,12 +161,13 @@ class VoteChoice(models.TextChoices):
     AMEND = "amend", _("Amend it")
 
 
-class ReviewItem(InstitutionOwned):
+class ReviewItem(GuardedStatus, InstitutionOwned):
     """One case before a council: what the agents (or a person) proposed, and the question."""
 
     TRANSITIONS = {
         ItemStatus.OPEN: {ItemStatus.DECIDED, ItemStatus.ESCALATED},
     }
+    transition_error = _("An item that is “%(current)s” cannot become “%(new)s”.")
 
     council = models.ForeignKey(Council, on_delete=models.PROTECT, related_name="items")
     kind = models.CharField(_("kind"), max_length=20, choices=ItemKind.choices)
@@ -222,17 +224,6 @@ class ReviewItem(InstitutionOwned):
     def owner_of_case(self):
         """The institution whose case this is (the domain's objects live there)."""
         return self.case_institution or self.institution
-
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("An item that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": ItemStatus(status).label}
-            )
-        self.status = status
 
 
 class Vote(InstitutionOwned):

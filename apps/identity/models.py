@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 
 class User(AbstractUser):
@@ -111,7 +112,7 @@ class StatusList(InstitutionOwned):
         return bool(bytes(self.bits)[index // 8] & (0x80 >> (index % 8)))
 
 
-class Credential(InstitutionOwned):
+class Credential(GuardedStatus, InstitutionOwned):
     """A verifiable credential an institution issued; `document` is the signed credential as issued."""
 
     # Allowed status changes; revocation is final.
@@ -120,6 +121,7 @@ class Credential(InstitutionOwned):
         CredentialStatus.SUSPENDED: {CredentialStatus.ACTIVE, CredentialStatus.REVOKED},
         CredentialStatus.REVOKED: set(),
     }
+    transition_error = _("A %(current)s credential cannot become %(new)s.")
 
     uuid = models.UUIDField(unique=True, editable=False)
     types = models.JSONField(default=list)
@@ -146,17 +148,6 @@ class Credential(InstitutionOwned):
     def __str__(self) -> str:
         return f"{', '.join(self.types)} {self.uuid}"
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition when the change is not allowed from the current status."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS[CredentialStatus(self.status)]:
-            raise InvalidTransition(
-                _("A %(current)s credential cannot become %(new)s.")
-                % {"current": CredentialStatus(self.status).label, "new": CredentialStatus(status).label}
-            )
-        self.status = status
-
 
 # Integrator clients (OAuth2/OIDC) live in their own module; imported here so Django registers them.
 from apps.identity.oauth.models import IntegratorClient  # noqa: E402, F401
@@ -171,7 +162,7 @@ class ResidenceRequestStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
-class ResidenceRequest(InstitutionOwned):
+class ResidenceRequest(GuardedStatus, InstitutionOwned):
     """A person asks a municipality to confirm where they live; approval issues a ResidenceCredential."""
 
     # Only a submitted request is decided or withdrawn; every decision is final.
@@ -185,6 +176,7 @@ class ResidenceRequest(InstitutionOwned):
         ResidenceRequestStatus.REJECTED: set(),
         ResidenceRequestStatus.WITHDRAWN: set(),
     }
+    transition_error = _("A %(current)s request cannot become %(new)s.")
 
     applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     address_line1 = models.CharField(_("address"), max_length=200)
@@ -219,20 +211,6 @@ class ResidenceRequest(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"{self.applicant} · {self.postcode} {self.city} ({self.status})"
-
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition when the change is not allowed from the current status."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS[ResidenceRequestStatus(self.status)]:
-            raise InvalidTransition(
-                _("A %(current)s request cannot become %(new)s.")
-                % {
-                    "current": ResidenceRequestStatus(self.status).label,
-                    "new": ResidenceRequestStatus(status).label,
-                }
-            )
-        self.status = status
 
 
 class Presentation(models.Model):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import Institution, InstitutionOwned
+from portal.models import GuardedStatus
 
 
 class ActType(models.TextChoices):
@@ -51,7 +52,7 @@ class ProposalStatus(models.TextChoices):
     EXPIRED = "expired", _("Expired")
 
 
-class ThresholdProposal(InstitutionOwned):
+class ThresholdProposal(GuardedStatus, InstitutionOwned):
     """A proposed act and the exact document its authorities sign.
 
     `canonical` is the RFC 8785 (JCS) form of the document and `digest` its SHA-256; the
@@ -62,6 +63,7 @@ class ThresholdProposal(InstitutionOwned):
     TRANSITIONS = {
         ProposalStatus.PROPOSED: {ProposalStatus.APPROVED, ProposalStatus.REJECTED, ProposalStatus.EXPIRED},
     }
+    transition_error = _("A proposal that is “%(current)s” cannot become “%(new)s”.")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT, related_name="proposals")
@@ -94,16 +96,7 @@ class ThresholdProposal(InstitutionOwned):
     def is_open(self) -> bool:
         return self.status == ProposalStatus.PROPOSED and self.expires_at > timezone.now()
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A proposal that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": ProposalStatus(status).label}
-            )
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
         self.decided_at = timezone.now()
 
 

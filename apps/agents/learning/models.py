@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 __all__ = ["CandidateStatus", "ModelCandidate", "TrainingExample"]
 
@@ -64,7 +65,7 @@ class CandidateStatus(models.TextChoices):
     FAILED = "failed", pgettext_lazy("model candidate status", "Training failed")
 
 
-class ModelCandidate(InstitutionOwned):
+class ModelCandidate(GuardedStatus, InstitutionOwned):
     """A model retrained on the shipped data and the council's examples, evaluated against the
     agent's current model on held-out verdicts; used only once an administrator promotes it."""
 
@@ -72,6 +73,7 @@ class ModelCandidate(InstitutionOwned):
         CandidateStatus.TRAINING: {CandidateStatus.CANDIDATE, CandidateStatus.FAILED},
         CandidateStatus.CANDIDATE: {CandidateStatus.PROMOTED, CandidateStatus.REJECTED},
     }
+    transition_error = _("A model candidate that is “%(current)s” cannot become “%(new)s”.")
 
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="model_candidates")
     number = models.PositiveIntegerField(_("candidate"))
@@ -121,15 +123,6 @@ class ModelCandidate(InstitutionOwned):
     def finished(self) -> bool:
         return self.status != CandidateStatus.TRAINING
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A model candidate that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": CandidateStatus(status).label}
-            )
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
         if status in {CandidateStatus.CANDIDATE, CandidateStatus.FAILED}:
             self.finished_at = timezone.now()

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from apps.tenancy.models import InstitutionOwned
+from portal.models import GuardedStatus
 
 __all__ = [
     "Announcement",
@@ -52,13 +53,14 @@ class BidOutcome(models.TextChoices):
     EXCLUDED = "excluded", _("Excluded at the award")
 
 
-class Announcement(InstitutionOwned):
+class Announcement(GuardedStatus, InstitutionOwned):
     """A call for proposals: a task offered to capable agents, here and at invited institutions."""
 
     TRANSITIONS = {
         AnnouncementStatus.OPEN: {AnnouncementStatus.AWARDED, AnnouncementStatus.FAILED, AnnouncementStatus.CANCELLED},
         AnnouncementStatus.AWARDED: {AnnouncementStatus.CONTRACTED, AnnouncementStatus.CANCELLED},
     }
+    transition_error = _("A call for proposals that is “%(current)s” cannot become “%(new)s”.")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task_type = models.CharField(_("task type"), max_length=80)
@@ -105,16 +107,7 @@ class Announcement(InstitutionOwned):
     def bidding_open(self) -> bool:
         return self.status == AnnouncementStatus.OPEN and timezone.now() < self.bidding_deadline
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A call for proposals that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": AnnouncementStatus(status).label}
-            )
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
         if status in (AnnouncementStatus.AWARDED, AnnouncementStatus.FAILED):
             self.awarded_at = timezone.now()
 
@@ -165,10 +158,11 @@ class ContractStatus(models.TextChoices):
     VOID = "void", pgettext_lazy("contract status", "Void")
 
 
-class Contract(InstitutionOwned):
+class Contract(GuardedStatus, InstitutionOwned):
     """The contract an award produces; a person of the announcer signs it with their own key."""
 
     TRANSITIONS = {ContractStatus.DRAFT: {ContractStatus.SIGNED, ContractStatus.VOID}}
+    transition_error = _("A contract that is “%(current)s” cannot become “%(new)s”.")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     announcement = models.OneToOneField(Announcement, on_delete=models.CASCADE, related_name="contract")
@@ -195,16 +189,7 @@ class Contract(InstitutionOwned):
     def __str__(self) -> str:
         return f"contract {self.uid}"
 
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A contract that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": ContractStatus(status).label}
-            )
-        self.status = status
+    def on_transition(self, previous: str, status: str) -> None:
         if status == ContractStatus.SIGNED:
             self.signed_at = timezone.now()
 
@@ -217,7 +202,7 @@ class ReceivedCallStatus(models.TextChoices):
     CANCELLED = "cancelled", pgettext_lazy("received call status", "Cancelled by the announcer")
 
 
-class ReceivedCall(InstitutionOwned):
+class ReceivedCall(GuardedStatus, InstitutionOwned):
     """A call for proposals another institution invited this one to, as its envelope said."""
 
     TRANSITIONS = {
@@ -230,6 +215,7 @@ class ReceivedCall(InstitutionOwned):
         # one of our agents lost before another's award arrived
         ReceivedCallStatus.NOT_WON: {ReceivedCallStatus.AWARDED, ReceivedCallStatus.CANCELLED},
     }
+    transition_error = _("A received call that is “%(current)s” cannot become “%(new)s”.")
 
     call_uid = models.UUIDField()
     announcer_did = models.CharField(_("announcing institution (DID)"), max_length=300)
@@ -267,17 +253,6 @@ class ReceivedCall(InstitutionOwned):
     @property
     def bidding_open(self) -> bool:
         return self.status == ReceivedCallStatus.OPEN and timezone.now() < self.bidding_deadline
-
-    def transition_to(self, status: str) -> None:
-        """Raises: InvalidTransition."""
-        from portal.errors import InvalidTransition
-
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A received call that is “%(current)s” cannot become “%(new)s”.")
-                % {"current": self.get_status_display(), "new": ReceivedCallStatus(status).label}
-            )
-        self.status = status
 
 
 class SentBid(InstitutionOwned):
