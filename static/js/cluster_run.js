@@ -26,8 +26,6 @@
     var socketPath = root.getAttribute("data-socket-path");
     var announcement = document.getElementById("run-announcement");
     var live = false; // socket open: htmx polling is held back
-    var busy = false; // a fetch is in flight
-    var again = false; // the run moved during that fetch: fetch once more afterwards
     var lastFetch = Date.now(); // the page was just rendered
 
     function section() {
@@ -77,32 +75,11 @@
       announce();
     }
 
-    function refresh() {
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      again = false;
-      window
-        .fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin", cache: "no-store" })
-        .then(function (response) {
-          if (!response.ok) {
-            throw new Error("HTTP " + response.status);
-          }
-          return response.text();
-        })
-        .then(swap)
-        .catch(function () {
-          // a failed fetch leaves the page as it was; the next message or poll tries again
-        })
-        .then(function () {
-          busy = false;
-          if (again && !finished()) {
-            refresh();
-          }
-        });
-    }
+    var refresh = window.CivitasLive.refresher(url, swap, {
+      stillWanted: function () {
+        return !finished();
+      },
+    });
 
     function due() {
       return !live || Date.now() - lastFetch >= SAFETY_MS;

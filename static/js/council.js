@@ -24,8 +24,6 @@
     var socketPath = root.getAttribute("data-socket-path");
     var itemId = root.getAttribute("data-item");
     var announcement = document.getElementById("council-announcement");
-    var busy = false;
-    var again = false;
     var retries = 0;
 
     function target() {
@@ -69,32 +67,7 @@
       settle(current);
     }
 
-    function refresh() {
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      again = false;
-      window
-        .fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin", cache: "no-store" })
-        .then(function (response) {
-          if (!response.ok) {
-            throw new Error("HTTP " + response.status);
-          }
-          return response.text();
-        })
-        .then(swap)
-        .catch(function () {
-          // a failed fetch leaves the page as it was; the next message tries again
-        })
-        .then(function () {
-          busy = false;
-          if (again) {
-            refresh();
-          }
-        });
-    }
+    var refresh = window.CivitasLive.refresher(url, swap);
 
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
