@@ -114,3 +114,42 @@ def test_the_person_concerned_reads_the_decision_and_the_appeal_form(
     expect(page.get_by_text("Say why you think the decision is wrong.").first).to_be_visible()
     assert_accessible(page)  # the appeal form with its error
     assert page_errors(page) == []
+
+
+def test_a_run_page_follows_the_run_live_over_the_websocket(
+    page, asgi_server, aurelia, ada, alice, verified_email, monkeypatch
+):
+    """On daphne: the page opens the run's socket while the run is queued, and shows each
+    stage and the outcome as the worker (here: the services, called in the server) moves it."""
+    from apps.agents import tasks
+
+    agents = [redteam.make_agent(aurelia, ada, f"Stage {i}") for i in range(3)]
+    with institution_scope(aurelia):
+        cluster = cluster_services.cluster_create(
+            institution=aurelia,
+            actor=ada,
+            name="Live",
+            task_type=redteam.TASK_TYPE,
+            stages=redteam.stages_of(*[[a] for a in agents]),
+            allowed_decisions=["approve", "deny"],
+        )
+        # queued, not run: the stages are driven below, while the page watches
+        monkeypatch.setattr(tasks.cluster_stage, "delay", lambda **kwargs: None)
+        run = cluster_services.cluster_run_start(cluster=cluster, record=redteam.RECORD, documents={}, actor=alice)
+    verified_email(alice)
+    log_in(page, asgi_server.url, "alice")
+    page.goto(f"{asgi_server.url}/i/aurelia/agents/runs/{run.pk}/")
+    expect(page.locator("#run-live")).to_have_attribute("data-live", "connected")
+    expect(page.locator("#run-status")).to_have_text("Queued")
+
+    def work():
+        with institution_scope(aurelia):
+            for stage in range(3):
+                cluster_services.cluster_stage_execute(run=run, stage_index=stage)
+            cluster_services.cluster_run_finalise(run=run)
+
+    asgi_server.run_in_server(work, timeout=30)
+    expect(page.locator("#run-status")).to_have_text("Decided", timeout=10_000)
+    expect(page.locator("#run-announcement")).to_have_text("Decided. Decision: approve.")
+    assert_accessible(page)
+    redteam.forget_engine()
