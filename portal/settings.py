@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.federation",
     "apps.agents",
     "apps.feedback",
+    "apps.bpm",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,11 @@ CELERY_BEAT_SCHEDULE = {
     "federation-outbox-resend": {
         "task": "apps.federation.tasks.outbox_resend_pending_task",
         "schedule": env.float("CIVITAS_FEDERATION_RESEND_SECONDS", default=30.0),
+    },
+    "bpm-tick": {
+        # fires due BPMN timers (SLA, expiry) and resumes service tasks whose cluster run finished
+        "task": "apps.bpm.tasks.bpm_tick_task",
+        "schedule": env.float("CIVITAS_BPM_TICK_SECONDS", default=30.0),
     },
 }
 # Deliveries to the public federation inbox per client address (the signature is the authentication).

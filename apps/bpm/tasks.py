@@ -1,0 +1,30 @@
+"""Celery entry points of the BPM engine: ids in, idempotent, acks_late."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from apps.tenancy.scope import institution_task
+from portal.errors import Conflict
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, Conflict), retry_backoff=True, max_retries=5)
+@institution_task
+def service_call_run_task(*, call_id: int, institution_id: int) -> str:
+    """Run a service task's action; a call that is no longer pending is left alone."""
+    from apps.bpm import services
+    from apps.bpm.models import ServiceCall
+
+    call = ServiceCall.objects.filter(pk=call_id).first()
+    if call is None:
+        return "gone"
+    return services.service_call_run(call=call).status
+
+
+@shared_task(acks_late=True)
+def bpm_tick_task() -> dict:
+    """Beat: fire due timers, and resume calls whose cluster run has finished."""
+    from apps.bpm import services
+
+    return {"timers_fired": services.timers_fire_due(), "calls_resumed": services.service_calls_poll()}

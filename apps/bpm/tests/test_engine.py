@@ -1,0 +1,244 @@
+"""Instances end to end through the services: user tasks, gateways, locking, timers, service tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.bpm import services
+from apps.bpm.models import CallStatus, InstanceStatus, ProcessInstance, ServiceCall, WorkItem, WorkItemStatus
+from apps.bpm.tests.factories import start, upload
+from apps.tenancy.scope import institution_scope
+from portal.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+
+pytestmark = pytest.mark.django_db
+
+
+def _actions(instance) -> list[str]:
+    return list(
+        AuditEvent.objects.filter(target_type="bpm.processinstance", target_id=str(instance.pk))
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+
+
+def _item(instance, element_id):
+    return WorkItem.all_institutions.get(instance=instance, element_id=element_id, status__in=["open", "claimed"])
+
+
+@pytest.mark.parametrize(("approved", "end"), [(True, "end_approved"), (False, "end_refused")])
+def test_a_user_task_and_an_exclusive_gateway_run_end_to_end(aurelia, ada, alice, approved, end):
+    version = upload(aurelia, ada)
+    instance = start(version, alice, {"crowd": 600})
+    assert instance.status == InstanceStatus.RUNNING
+    assert instance.active_elements == ["review"]
+    item = _item(instance, "review")
+    assert item.role == "civil_servant" and item.name == "Review the application"
+    with institution_scope(aurelia):
+        services.work_item_claim(item=item, actor=alice)
+        services.work_item_complete(item=item, actor=alice, values={"approved": approved, "comment": "ok"})
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.active_elements == []
+    actions = _actions(instance)
+    assert actions[0] == "bpm.instance_start"
+    for expected in ("bpm.script_run", "bpm.task_claim", "bpm.task_complete", "bpm.gateway_taken", "bpm.end_event"):
+        assert expected in actions
+    assert actions[-1] == "bpm.instance_complete"
+    gateway = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.gateway_taken")
+    assert gateway.changes["to"] == [end]
+    final = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]
+    assert final["fee"] == 1200 and final["large"] is True and final["approved"] is approved
+
+
+def test_a_form_with_bad_values_changes_nothing(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada), alice, {"crowd": 10})
+    item = _item(instance, "review")
+    before = (instance.revision, AuditEvent.objects.count())
+    with institution_scope(aurelia), pytest.raises(ValidationFailed) as caught:
+        services.work_item_complete(item=item, actor=alice, values={"approved": "maybe", "shell": "rm"})
+    assert set(caught.value.extra["errors"]) == {"approved", "shell"}
+    instance.refresh_from_db()
+    item.refresh_from_db()
+    assert (instance.revision, AuditEvent.objects.count()) == before
+    assert item.status == WorkItemStatus.OPEN
+
+
+def test_a_stale_instance_is_a_conflict_and_changes_nothing(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada, "parallel.bpmn"), ada, {})
+    stale = ProcessInstance.all_institutions.get(pk=instance.pk)
+    with institution_scope(aurelia):
+        services.work_item_complete(item=_item(instance, "check_site"), actor=alice, values={"site_ok": True})
+        before = AuditEvent.objects.count()
+        fee = _item(instance, "check_fee")
+        with pytest.raises(Conflict):
+            services.work_item_complete(item=fee, actor=ada, values={"fee_paid": "yes"}, instance=stale)
+    fee.refresh_from_db()
+    assert fee.status == WorkItemStatus.OPEN
+    assert AuditEvent.objects.count() == before
+
+
+def test_parallel_branches_join_and_each_role_sees_its_own_queue(aurelia, ada, alice):
+    from apps.bpm import selectors
+
+    instance = start(upload(aurelia, ada, "parallel.bpmn"), ada, {})
+    assert instance.active_elements == ["check_fee", "check_site"]
+    alice_queue = selectors.queue(institution=aurelia, roles={"civil_servant"})
+    assert [i.element_id for i in alice_queue] == ["check_site"]
+    admin_queue = selectors.queue(institution=aurelia, roles={"institution_admin"})
+    assert sorted(i.element_id for i in admin_queue) == ["check_fee", "check_site"]
+    with institution_scope(aurelia):
+        with pytest.raises(PermissionDenied):
+            services.work_item_claim(item=_item(instance, "check_fee"), actor=alice)
+        services.work_item_complete(item=_item(instance, "check_site"), actor=alice, values={"site_ok": True})
+        instance.refresh_from_db()
+        assert instance.status == InstanceStatus.RUNNING
+        services.work_item_complete(item=_item(instance, "check_fee"), actor=ada, values={"fee_paid": "yes"})
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]["ready"]
+
+
+def test_claims_and_reassignment(aurelia, ada, alice, bob):
+    from apps.tenancy.models import Role
+    from portal.testing import UserFactory, member
+
+    dora = member(UserFactory(username="dora"), aurelia, Role.CIVIL_SERVANT)
+    instance = start(upload(aurelia, ada), alice, {"crowd": 1})
+    item = _item(instance, "review")
+    with institution_scope(aurelia):
+        services.work_item_claim(item=item, actor=alice)
+        with pytest.raises(Conflict):
+            services.work_item_claim(item=item, actor=dora)
+        with pytest.raises(PermissionDenied):
+            services.work_item_complete(item=WorkItem.objects.get(pk=item.pk), actor=dora, values={"approved": True})
+        with pytest.raises(PermissionDenied):
+            services.work_item_reassign(item=item, actor=alice, assignee=dora)
+        with pytest.raises(ValidationFailed):
+            services.work_item_reassign(item=item, actor=ada, assignee=bob)  # a citizen
+        services.work_item_reassign(item=item, actor=ada, assignee=dora)
+        item.refresh_from_db()
+        assert item.assignee == dora
+        services.work_item_complete(item=item, actor=dora, values={"approved": True})
+    item.refresh_from_db()
+    assert item.status == WorkItemStatus.COMPLETED and item.completed_by == dora
+    assert "bpm.task_reassign" in _actions(instance)
+
+
+def test_citizens_cannot_start_or_work_processes(aurelia, ada, alice, bob):
+    version = upload(aurelia, ada)
+    with institution_scope(aurelia), pytest.raises(PermissionDenied):
+        services.instance_start(definition=version.definition, actor=bob, data={})
+    instance = start(version, alice, {"crowd": 1})
+    with institution_scope(aurelia), pytest.raises(PermissionDenied):
+        services.work_item_complete(item=_item(instance, "review"), actor=bob, values={"approved": True})
+
+
+def test_a_failing_expression_fails_the_instance_visibly(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada), alice, {})  # no crowd: the script cannot compute the fee
+    assert instance.status == InstanceStatus.FAILED
+    assert "crowd" in instance.error
+    assert _actions(instance)[-1] == "bpm.instance_fail"
+
+
+def test_timers_fire_from_beat_with_a_controlled_clock(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada, "timer.bpmn"), alice, {})
+    assert instance.next_timer_at is not None
+    assert services.timers_fire_due(now=timezone.now()) == 0  # not due yet
+    instance.refresh_from_db()
+    assert instance.active_elements == ["decide_in_time", "sla"]
+    later = timezone.now() + dt.timedelta(days=3)
+    assert services.timers_fire_due(now=later) == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert "bpm.timer_fired" in _actions(instance)
+    assert "bpm.task_cancel" in _actions(instance)
+    assert WorkItem.all_institutions.get(instance=instance).status == WorkItemStatus.CANCELLED
+    assert AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]["late"]
+
+
+def test_an_expiry_timer_waits_after_the_task_and_fires_when_due(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada, "timer.bpmn"), alice, {})
+    with institution_scope(aurelia):
+        services.work_item_complete(item=_item(instance, "decide_in_time"), actor=alice, values={})
+    instance.refresh_from_db()
+    assert instance.active_elements == ["valid_for"]
+    assert services.timers_fire_due(now=timezone.now() + dt.timedelta(days=30)) == 0
+    assert services.timers_fire_due(now=timezone.now() + dt.timedelta(days=400)) == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+
+
+class _Answer:
+    status_code = 200
+    content = b'{"registered": true}'
+
+    def json(self):
+        return {"registered": True}
+
+
+def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
+    aurelia, ada, alice, django_capture_on_commit_callbacks
+):
+    from apps.notifications.models import Notification
+
+    version = upload(aurelia, ada, "service.bpmn")
+    with (
+        mock.patch("requests.post", return_value=_Answer()) as post,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        instance = start(version, ada, {"applicant": "Clara"})
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    with institution_scope(aurelia):
+        assert Notification.objects.filter(recipient=alice, title="New application from Clara").exists()
+    (url,), kwargs = post.call_args
+    assert url == "https://registry.example.org/hooks/civitas"
+    assert kwargs["headers"]["X-Civitas-Signature"].startswith("sha256=")
+    assert b'"applicant":"Clara"' in kwargs["data"]
+    assert list(ServiceCall.all_institutions.values_list("status", flat=True)) == [CallStatus.DONE] * 2
+    actions = _actions(instance)
+    assert actions.count("bpm.service_task_run") == 2
+    data = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]
+    assert data["notified"] == 1 and data["registered"] is True
+
+
+def test_a_service_call_runs_once(aurelia, ada, django_capture_on_commit_callbacks):
+    version = upload(aurelia, ada, "service.bpmn")
+    with mock.patch("requests.post", return_value=_Answer()):
+        with django_capture_on_commit_callbacks(execute=True):
+            start(version, ada, {"applicant": "Clara"})
+        call = ServiceCall.all_institutions.get(element_id="tell")
+        before = AuditEvent.objects.count()
+        with institution_scope(aurelia):
+            services.service_call_run(call=call)  # a redelivered task
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_webhook_to_plain_http_fails_the_instance(aurelia, ada, django_capture_on_commit_callbacks):
+    content = upload.__globals__["bpmn"]("service.bpmn").replace(
+        b"https://registry.example.org", b"http://registry.example.org"
+    )
+    with institution_scope(aurelia):
+        version = services.definition_upload(institution=aurelia, actor=ada, file_name="s.bpmn", content=content)
+    with mock.patch("requests.post") as post, django_capture_on_commit_callbacks(execute=True):
+        instance = start(version, ada, {"applicant": "Clara"})
+    post.assert_not_called()
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.FAILED
+    assert "https" in instance.error
+    assert ServiceCall.all_institutions.get(element_id="hook").status == CallStatus.FAILED
+
+
+def test_a_completed_instance_takes_no_more_steps(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada), alice, {"crowd": 1})
+    item = _item(instance, "review")
+    with institution_scope(aurelia):
+        services.work_item_complete(item=item, actor=alice, values={"approved": True})
+        item.refresh_from_db()
+        with pytest.raises(InvalidTransition):
+            services.work_item_complete(item=item, actor=alice, values={"approved": False})
