@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.federation",
     "apps.agents",
     "apps.feedback",
+    "apps.permits",
     "apps.bpm",
 ]
 
@@ -222,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
     "federation-outbox-resend": {
         "task": "apps.federation.tasks.outbox_resend_pending_task",
         "schedule": env.float("CIVITAS_FEDERATION_RESEND_SECONDS", default=30.0),
+    },
+    "permits-expiry": {
+        # expires permits past their end and reminds holders of those ending soon
+        "task": "apps.permits.tasks.permits_expiry_task",
+        "schedule": env.float("CIVITAS_PERMITS_EXPIRY_SECONDS", default=3600.0),
     },
     "bpm-tick": {
         # fires due BPMN timers (SLA, expiry) and resumes service tasks whose cluster run finished

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from apps.agents.clusters import combine, flagging, live
+from apps.agents.clusters import combine, flagging, listeners, live
 from apps.agents.engines import EngineError, run_engine
 from apps.agents.models import (
     Agent,
@@ -441,6 +441,7 @@ def cluster_run_finalise(*, run: ClusterRun) -> ClusterRun:
             robust=True,
         )
     live.broadcast_run(run, event="finished")
+    listeners.run_changed(run=run, event="finished")
     reputation_services.reputation_evidence_from_run(run=run, records=records)
     from apps.notifications.services import notification_send
 
@@ -482,6 +483,7 @@ def cluster_run_fail(*, run: ClusterRun, error: str) -> ClusterRun:
         changes={"error": run.error},
     )
     live.broadcast_run(run, event="finished")
+    listeners.run_changed(run=run, event="finished")
     return run
 
 
@@ -515,4 +517,5 @@ def cluster_run_apply_verdict(*, run: ClusterRun, verdict: dict, actor=None) -> 
         changes={"verdict": verdict, "final_decision": run.final_decision, "decided_by_agents": run.decision},
     )
     live.broadcast_run(run, event="verdict")
+    listeners.run_changed(run=run, event="verdict")
     return run

@@ -1,0 +1,173 @@
+"""The small schema of a permit type's application fields: checking it, and checking answers against it.
+
+A schema is a list of {"name", "label", "type", "required", "choices"}; `type` is one of
+text, number, boolean, date, choice. The same schema builds the web form and validates the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from portal.errors import ValidationFailed
+
+FIELD_TYPES = ("text", "number", "boolean", "date", "choice")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+RESERVED_NAMES = frozenset({"permit"})  # the record's metadata key
+MAX_FIELDS = 50
+MAX_CHOICES = 50
+TEXT_MAX_CHARS = 2000
+MAX_ATTACHMENTS = 10
+ATTACHMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+def clean_fields(value: Any) -> list[dict]:
+    """A permit type's field schema, normalised.
+
+    Raises: ValidationFailed (key `fields`)."""
+    if not isinstance(value, list) or len(value) > MAX_FIELDS:
+        raise ValidationFailed(
+            errors={"fields": [_("Give the fields as a list of at most %(n)s.") % {"n": MAX_FIELDS}]}
+        )
+    cleaned, seen, problems = [], set(), []
+    for index, field in enumerate(value, start=1):
+        if not isinstance(field, dict):
+            problems.append(_("Field %(i)s is not an object.") % {"i": index})
+            continue
+        name = str(field.get("name", "")).strip()
+        kind = field.get("type", "text")
+        label = str(field.get("label") or name).strip()[:200]
+        choices = field.get("choices") or []
+        if not FIELD_NAME.match(name) or name in RESERVED_NAMES:
+            problems.append(
+                _("Field %(i)s: the name must be lower-case letters, digits or _, starting with a letter.")
+                % {"i": index}
+            )
+        elif name in seen:
+            problems.append(_("Field %(i)s: the name %(name)s is used twice.") % {"i": index, "name": name})
+        if kind not in FIELD_TYPES:
+            problems.append(
+                _("Field %(i)s: the type must be one of %(types)s.") % {"i": index, "types": ", ".join(FIELD_TYPES)}
+            )
+        if kind == "choice" and (
+            not isinstance(choices, list)
+            or not choices
+            or len(choices) > MAX_CHOICES
+            or not all(isinstance(c, str) and c.strip() for c in choices)
+        ):
+            problems.append(_("Field %(i)s: a choice field needs a list of choices (text).") % {"i": index})
+        seen.add(name)
+        cleaned.append(
+            {
+                "name": name,
+                "label": label,
+                "type": kind,
+                "required": bool(field.get("required", False)),
+                "choices": [c.strip() for c in choices] if kind == "choice" and isinstance(choices, list) else [],
+            }
+        )
+    if problems:
+        raise ValidationFailed(errors={"fields": problems})
+    return cleaned
+
+
+def clean_attachment_names(value: Any) -> list[str]:
+    """Raises: ValidationFailed (key `attachments`)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ATTACHMENTS
+        or not all(isinstance(n, str) and ATTACHMENT_NAME.match(n) for n in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValidationFailed(
+            errors={
+                "attachments": [
+                    _("List at most %(n)s different attachment names: lower-case letters, digits or _.")
+                    % {"n": MAX_ATTACHMENTS}
+                ]
+            }
+        )
+    return list(value)
+
+
+def _clean_value(field: dict, raw: Any) -> Any:
+    """Raises: ValueError with the message for people."""
+    kind = field["type"]
+    if kind == "text":
+        if not isinstance(raw, str):
+            raise ValueError(_("Enter text."))
+        if len(raw) > TEXT_MAX_CHARS:
+            raise ValueError(_("Keep this under %(n)s characters.") % {"n": TEXT_MAX_CHARS})
+        return raw.strip()
+    if kind == "number":
+        if isinstance(raw, bool):
+            raise ValueError(_("Enter a number."))
+        try:
+            number = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ValueError(_("Enter a number.")) from None
+        if not number.is_finite() or abs(number) >= Decimal(10) ** 12:
+            raise ValueError(_("Enter a number."))
+        # JSON-safe: whole numbers stay integers, others become text-exact floats are avoided
+        return int(number) if number == number.to_integral_value() else str(number)
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"true", "on", "yes", "1"}:
+            return True
+        if isinstance(raw, str) and raw.lower() in {"false", "off", "no", "0", ""}:
+            return False
+        raise ValueError(_("Answer yes or no."))
+    if kind == "date":
+        if isinstance(raw, dt.date):
+            return raw.isoformat()
+        try:
+            return dt.date.fromisoformat(str(raw).strip()).isoformat()
+        except ValueError:
+            raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
+    if kind == "choice":
+        if raw not in field["choices"]:
+            raise ValueError(_("Choose one of the options."))
+        return raw
+    raise ValueError(_("Unknown field type."))
+
+
+def _empty(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def clean_answers(*, fields: list[dict], answers: Any) -> dict:
+    """An application's answers checked against its type's schema; unknown keys are refused.
+
+    Raises: ValidationFailed (errors by field name)."""
+    if not isinstance(answers, dict):
+        raise ValidationFailed(errors={"data": [_("The answers must be an object.")]})
+    errors: dict[str, list[str]] = {}
+    known = {f["name"] for f in fields}
+    for key in answers:
+        if key not in known:
+            errors[str(key)[:60]] = [_("This permit type has no such field.")]
+    cleaned: dict[str, Any] = {}
+    for field in fields:
+        raw = answers.get(field["name"])
+        if _empty(raw) and field["type"] != "boolean":
+            if field["required"]:
+                errors[field["name"]] = [_("This field is required.")]
+            continue
+        if field["type"] == "boolean" and raw is None:
+            if field["required"]:
+                errors[field["name"]] = [_("This field is required.")]
+            continue
+        try:
+            cleaned[field["name"]] = _clean_value(field, raw)
+        except ValueError as error:
+            errors[field["name"]] = [str(error)]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return cleaned

@@ -1,0 +1,48 @@
+"""Celery entry points of permits: ids in, idempotent, each calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from apps.tenancy.scope import institution_task
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@institution_task
+def application_review_start_task(*, application_id: int, institution_id: int) -> None:
+    from apps.permits import services
+    from apps.permits.models import PermitApplication
+
+    application = PermitApplication.objects.filter(pk=application_id).first()
+    if application is not None:
+        services.application_review_start(application=application)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@institution_task
+def application_follow_run_task(*, run_id: int, institution_id: int) -> None:
+    from apps.agents.models import ClusterRun
+    from apps.permits import services
+
+    run = ClusterRun.objects.filter(pk=run_id).first()
+    if run is not None:
+        services.application_follow_run(run=run)
+
+
+def run_changed_listener(*, run_id: int, institution_id: int, event: str) -> None:
+    """apps.agents calls this after a run finished or took a verdict; only runs that review an
+    application are followed."""
+    from apps.permits.models import PermitApplication
+
+    # tenancy: the run's institution, explicitly (called outside any request scope)
+    if PermitApplication.all_institutions.filter(institution_id=institution_id, cluster_run_id=run_id).exists():
+        application_follow_run_task.delay(run_id=run_id, institution_id=institution_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def permits_expiry_task() -> tuple[int, int]:
+    """Beat: expire permits past their end, remind holders of permits ending soon."""
+    from apps.permits import services
+
+    return services.permits_expiry_sweep()
