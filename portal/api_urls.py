@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.trust.api.urls")),
     path("", include("apps.agents.api.urls")),
     path("", include("apps.feedback.api.urls")),
+    path("", include("apps.bpm.api.urls")),
 ]

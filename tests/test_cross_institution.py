@@ -25,6 +25,7 @@ from apps.agents.negotiation.testing import sweep_announcement, sweep_received_c
 from apps.audit.canonical import canonical_json, instance_state
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append, audit_tree_head_sign, log_verification_request
+from apps.bpm.tests import sweep as bpm_sweep
 from apps.federation.tests import sweep as federation_sweep
 from apps.feedback.membership import testing as council_sweep
 from apps.identity.tests.sweep import sweep_credential, sweep_signing_key
@@ -116,6 +117,10 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "draw_id": lambda w: council_sweep.sweep_draw(w).pk,
     "share_id": lambda w: council_sweep.sweep_share(w).pk,
     "item_id": lambda w: _aurelia_review_item(w).pk,
+    "definition_id": lambda w: bpm_sweep.sweep_instance(w).version.definition_id,
+    "version_number": lambda w: bpm_sweep.sweep_instance(w).version.number,
+    "instance_id": lambda w: bpm_sweep.sweep_instance(w).pk,
+    "work_item_id": lambda w: bpm_sweep.sweep_work_item(w).pk,
 }
 
 

@@ -103,10 +103,10 @@ def queue(*, institution: Institution, roles: set[str], status: str = "open") ->
     return qs.order_by("created_at", "pk")
 
 
-def work_item_get(*, institution: Institution, item_id: int) -> WorkItem:
+def work_item_get(*, institution: Institution, work_item_id: int) -> WorkItem:
     """Raises: Http404."""
     item = (
-        WorkItem.all_institutions.filter(institution=institution, pk=item_id)
+        WorkItem.all_institutions.filter(institution=institution, pk=work_item_id)
         .select_related("instance__version__definition", "assignee", "completed_by")
         .first()
     )
