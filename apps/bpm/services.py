@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -242,6 +243,7 @@ def _save(instance: ProcessInstance, workflow: BpmnWorkflow, *, steps: _Steps, a
     dues = [d for d in (_due(t) for t in _timer_tasks(workflow)) if d is not None] if not error else []
     expected = instance.revision
     fields = {
+        "version": instance.version,
         "state": json.loads(SERIALIZER.serialize_json(workflow)),
         "revision": expected + 1,
         "status": status,
@@ -373,6 +375,72 @@ def instance_start(
         action="bpm.instance_start",
         actor=actor,
         details={"definition": definition.key, "version": version.number, "data": data},
+    )
+    steps = _Steps()
+    error = _engine_steps(workflow, steps)
+    _save(instance, workflow, steps=steps, actor=actor, error=error)
+    return instance
+
+
+def _migration_blockers(workflow: BpmnWorkflow, spec, dependencies: dict) -> list[str]:
+    """Why the instance cannot move to the new spec: the steps it is in, or has still to pass
+    through, were removed, or the steps it waits in changed. Empty: it can."""
+    top, subprocess_diffs = diff_workflow(SERIALIZER.registry, workflow, spec, dependencies)
+    blockers = []
+    for diff in [top, *subprocess_diffs.values()]:
+        if diff is None:
+            blockers.append(_("a subprocess it runs is not in the new version"))
+            continue
+        for task in diff.removed:
+            if task.task_spec.bpmn_id and not task.has_state(TaskState.FINISHED_MASK):
+                blockers.append(
+                    _("the step “%(step)s” it has yet to finish is not in the new version")
+                    % {"step": task.task_spec.bpmn_name or task.task_spec.bpmn_id}
+                )
+        for task in diff.changed:
+            if task.task_spec.bpmn_id and task.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+                blockers.append(
+                    _("the step “%(step)s” it waits in was changed")
+                    % {"step": task.task_spec.bpmn_name or task.task_spec.bpmn_id}
+                )
+    return sorted(set(blockers))
+
+
+@transaction.atomic
+def instance_migrate(*, instance: ProcessInstance, version: ProcessVersion, actor) -> ProcessInstance:
+    """Move a running instance to a newer version of its process, when the change allows it:
+    every step it is in or has still to pass through is still there, and the steps it waits
+    in are unchanged (administrators).
+
+    Raises: PermissionDenied, ValidationFailed, InvalidTransition, Conflict."""
+    _require(
+        actor, instance.institution, frozenset({Role.INSTITUTION_ADMIN}), _("Only an administrator migrates instances.")
+    )
+    _require_running(instance)
+    current = instance.version
+    if version.definition_id != current.definition_id or version.number <= current.number:
+        raise ValidationFailed(errors={"version": [_("Choose a newer version of the same process.")]})
+    workflow = _workflow_load(instance)
+    spec = SERIALIZER.from_dict(version.spec["spec"])
+    dependencies = {name: SERIALIZER.from_dict(s) for name, s in version.spec.get("subprocess_specs", {}).items()}
+    blockers = _migration_blockers(workflow, spec, dependencies)
+    if blockers:
+        raise InvalidTransition(
+            _("This instance cannot move to version %(n)d: %(reasons)s.")
+            % {"n": version.number, "reasons": "; ".join(blockers)}
+        )
+    top, subprocess_diffs = diff_workflow(SERIALIZER.registry, workflow, spec, dependencies)
+    migrate_workflow(top, workflow, spec)
+    for subprocess_id, diff in subprocess_diffs.items():
+        subprocess = workflow.subprocesses[subprocess_id]
+        migrate_workflow(diff, subprocess, dependencies[subprocess.spec.name])
+    workflow.subprocess_specs = dependencies
+    instance.version = version
+    _record(
+        instance,
+        action="bpm.instance_migrate",
+        actor=actor,
+        details={"from": current.number, "to": version.number},
     )
     steps = _Steps()
     error = _engine_steps(workflow, steps)

@@ -15,6 +15,7 @@ urlpatterns = [
     path(DEFINITION + "versions/<int:version_number>/bpmn/", views.version_bpmn, name="version_bpmn"),
     path("instances/", views.instance_list, name="instances"),
     path("instances/<int:instance_id>/", views.instance_detail, name="instance"),
+    path("instances/<int:instance_id>/migrate/", views.instance_migrate, name="migrate"),
     path("queue/", views.queue, name="queue"),
     path("queue/<int:work_item_id>/", views.task_detail, name="task"),
     path("queue/<int:work_item_id>/claim/", views.task_claim, name="claim"),

@@ -172,8 +172,38 @@ def instance_detail(request, institution_slug: str, instance_id: int):
             ],
             "active_json": json.dumps(instance.active_elements),
             "viewer": _viewer_available(),
+            "newer_versions": (
+                [
+                    v
+                    for v in selectors.versions_of(definition=instance.version.definition)
+                    if v.number > instance.version.number
+                ]
+                if _is_admin(request) and instance.status == InstanceStatus.RUNNING
+                else []
+            ),
         },
     )
+
+
+@require_POST
+def instance_migrate(request, institution_slug: str, instance_id: int):
+    """Move a running instance to a newer version (administrators), or say why it cannot."""
+    _require(request, frozenset({Role.INSTITUTION_ADMIN}))
+    instance = selectors.instance_get(institution=request.institution, instance_id=instance_id)
+    try:
+        number = int(request.POST.get("version", ""))
+    except ValueError:
+        number = 0
+    try:
+        version = selectors.version_get(definition=instance.version.definition, number=number)
+        services.instance_migrate(instance=instance, version=version, actor=request.user)
+    except Http404:
+        messages.error(request, _("Choose a newer version of the same process."))
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("The instance now runs version %(n)d.") % {"n": version.number})
+    return redirect("bpm:instance", institution_slug=institution_slug, instance_id=instance.pk)
 
 
 @require_GET

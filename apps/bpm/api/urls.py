@@ -15,6 +15,7 @@ urlpatterns = [
     path(DEFINITION + "instances/", views.DefinitionStartApi.as_view(), name="api-bpm-definition-start"),
     path(BASE + "instances/", views.InstanceListApi.as_view(), name="api-bpm-instances"),
     path(INSTANCE, views.InstanceDetailApi.as_view(), name="api-bpm-instance"),
+    path(INSTANCE + "migrate/", views.InstanceMigrateApi.as_view(), name="api-bpm-instance-migrate"),
     path(BASE + "tasks/", views.QueueApi.as_view(), name="api-bpm-tasks"),
     path(TASK, views.WorkItemApi.as_view(), name="api-bpm-task"),
     path(TASK + "claim/", views.WorkItemClaimApi.as_view(), name="api-bpm-task-claim"),

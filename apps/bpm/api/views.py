@@ -199,6 +199,25 @@ class InstanceDetailApi(InstitutionScopedAPIView):
         )
 
 
+class MigrateInput(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The number of a newer version of the same process.")
+
+
+class InstanceMigrateApi(InstitutionScopedAPIView):
+    required_roles = frozenset({Role.INSTITUTION_ADMIN})
+
+    @extend_schema(operation_id="bpm_instances_migrate", request=MigrateInput, responses=InstanceDetailOutput)
+    def post(self, request, institution_slug, instance_id):
+        """Move a running instance to a newer version, when the change allows it (409 with the reasons otherwise)."""
+        instance = selectors.instance_get(institution=request.institution, instance_id=instance_id)
+        number = _parse(MigrateInput, request)["version"]
+        version = selectors.version_get(definition=instance.version.definition, number=number)
+        services.instance_migrate(instance=instance, version=version, actor=request.user)
+        return Response(
+            InstanceDetailOutput(selectors.instance_get(institution=request.institution, instance_id=instance.pk)).data
+        )
+
+
 class QueueApi(InstitutionScopedAPIView):
     required_roles = WORKERS
 

@@ -119,3 +119,17 @@ def test_list_query_counts_are_pinned(aurelia, ada, alice, django_assert_max_num
         assert len(client.get(BASE + "instances/").json()["results"]) == 5
     with django_assert_max_num_queries(12):
         assert len(client.get(BASE + "tasks/").json()["results"]) == 5
+
+
+def test_migration_over_the_api_says_why_it_is_refused(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada), alice, {"crowd": 1})
+    gone = bpmn("review_gateway.bpmn").replace(b'id="review"', b'id="assess"').replace(b'"review"', b'"assess"')
+    response = api_as(ada).post(
+        BASE + "definitions/", {"file": SimpleUploadedFile("v2.bpmn", gone)}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    refused = api_as(ada).post(f"{BASE}instances/{instance.pk}/migrate/", {"version": 2}, format="json")
+    assert refused.status_code == 409 and "Review the application" in refused.json()["detail"]
+    assert (
+        api_as(alice).post(f"{BASE}instances/{instance.pk}/migrate/", {"version": 2}, format="json").status_code == 403
+    )

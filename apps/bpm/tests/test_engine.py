@@ -242,3 +242,37 @@ def test_a_completed_instance_takes_no_more_steps(aurelia, ada, alice):
         item.refresh_from_db()
         with pytest.raises(InvalidTransition):
             services.work_item_complete(item=item, actor=alice, values={"approved": False})
+
+
+def test_a_running_instance_moves_to_a_newer_version_when_the_change_allows_it(aurelia, ada, alice):
+    from apps.bpm.tests.factories import bpmn
+
+    instance = start(upload(aurelia, ada), alice, {"crowd": 10})
+    changed = bpmn("review_gateway.bpmn").replace(b'name="Refused"', b'name="Refused, with reasons"')
+    with institution_scope(aurelia):
+        v2 = services.definition_upload(institution=aurelia, actor=ada, file_name="v2.bpmn", content=changed)
+        with pytest.raises(PermissionDenied):
+            services.instance_migrate(instance=instance, version=v2, actor=alice)
+        services.instance_migrate(instance=instance, version=v2, actor=ada)
+    instance.refresh_from_db()
+    assert instance.version == v2 and instance.active_elements == ["review"]
+    assert "bpm.instance_migrate" in _actions(instance)
+    with institution_scope(aurelia):
+        services.work_item_complete(item=_item(instance, "review"), actor=alice, values={"approved": False})
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+
+
+def test_an_instance_does_not_move_when_its_step_is_gone(aurelia, ada, alice):
+    from apps.bpm.tests.factories import bpmn
+
+    instance = start(upload(aurelia, ada), alice, {"crowd": 10})
+    renamed = bpmn("review_gateway.bpmn").replace(b'"review"', b'"assess"')
+    with institution_scope(aurelia):
+        v2 = services.definition_upload(institution=aurelia, actor=ada, file_name="v2.bpmn", content=renamed)
+        before = (instance.revision, AuditEvent.objects.count())
+        with pytest.raises(InvalidTransition) as caught:
+            services.instance_migrate(instance=instance, version=v2, actor=ada)
+    assert "Review the application" in caught.value.message
+    instance.refresh_from_db()
+    assert instance.version.number == 1 and (instance.revision, AuditEvent.objects.count()) == before
