@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("apps.trust.api.urls")),
     path("", include("apps.agents.api.urls")),
     path("", include("apps.feedback.api.urls")),
+    path("", include("apps.permits.api.urls")),
     path("", include("apps.bpm.api.urls")),
 ]

@@ -50,6 +50,7 @@ urlpatterns = [
     path("agents/", include((agents_public_urlpatterns, "agents_public"))),
     path("i/<slug:institution_slug>/councils/", include("apps.feedback.urls")),
     path("councils/", include((council_public_urlpatterns, "feedback_public"))),
+    path("i/<slug:institution_slug>/permits/", include("apps.permits.urls")),
     path("i/<slug:institution_slug>/bpm/", include("apps.bpm.urls")),
     path("", include(oauth_provider_urlpatterns)),  # /o/… and /.well-known/ of the OAuth2/OIDC provider
     path("api/v1/", include("portal.api_urls")),

@@ -31,6 +31,7 @@ from apps.feedback.membership import testing as council_sweep
 from apps.identity.tests.sweep import sweep_credential, sweep_signing_key
 from apps.identity.tests.sweep_residence import sweep_residence_request
 from apps.notifications.services import notification_send
+from apps.permits.tests import sweep as permits_sweep
 from apps.tenancy.models import Membership
 from apps.tenancy.scope import institution_scope
 from apps.trust.tests.factories import sweep_proposal
@@ -121,6 +122,10 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "version_number": lambda w: bpm_sweep.sweep_instance(w).version.number,
     "instance_id": lambda w: bpm_sweep.sweep_instance(w).pk,
     "work_item_id": lambda w: bpm_sweep.sweep_work_item(w).pk,
+    "type_slug": lambda w: permits_sweep.sweep_permit_type(w).slug,
+    "application_id": lambda w: permits_sweep.sweep_application(w).pk,
+    "attachment_name": lambda w: permits_sweep.SWEEP_ATTACHMENT,
+    "permit_id": lambda w: permits_sweep.sweep_permit(w).pk,
 }
 
 
