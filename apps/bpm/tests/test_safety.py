@@ -24,6 +24,9 @@ ATTACKS = [
     "socket.create_connection(('example.org', 80))",
     "'{0.__class__}'.format(x)",
     "[c for c in ().__class__.__bases__]",
+    "'a' * 10**9",
+    "10**10**10",
+    "tags.append(1)",
 ]
 
 
