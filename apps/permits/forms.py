@@ -131,3 +131,12 @@ class AnswerForm(forms.Form):
         max_length=services.REASON_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class AppealForm(forms.Form):
+    grounds = forms.CharField(
+        label=gettext_lazy("Why the refusal is wrong"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=gettext_lazy("A citizens' council reads your grounds and decides. You can appeal once."),
+    )

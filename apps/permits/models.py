@@ -76,7 +76,7 @@ class PermitApplication(GuardedStatus, InstitutionOwned):
         S.AWAITING_CONFIRMATION: {S.INFORMATION_REQUESTED, S.APPROVED, S.REFUSED, S.WITHDRAWN},
         S.IN_COUNCIL: {S.APPROVED, S.REFUSED, S.WITHDRAWN},
         S.APPROVED: {S.ISSUED},
-        S.REFUSED: set(),
+        S.REFUSED: {S.IN_COUNCIL},  # an appeal
         S.WITHDRAWN: set(),
         S.ISSUED: set(),
     }

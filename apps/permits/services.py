@@ -522,22 +522,44 @@ def application_follow_run(*, run) -> PermitApplication | None:
                 changes={"run": run.pk},
             )
             _tell_applicant(application, _("A council will decide on your permit application"))
-    if application.status == ApplicationStatus.IN_COUNCIL and run.final_decision and run.council_verdict:
-        reason = _council_reasons(run)
-        if run.final_decision in APPROVING_DECISIONS:
-            _approve_and_issue(application, actor=None, reason=reason, action="permits.application.council_approve")
-        else:
-            application.decision_reason = reason
-            application.decided_at = timezone.now()
-            _move(
-                application,
-                ApplicationStatus.REFUSED,
-                actor=None,
-                reason=reason,
-                action="permits.application.council_refuse",
-            )
-            _tell_applicant(application, _("Your permit application was refused"), reason)
+    from apps.permits import review
+
+    if (
+        application.status == ApplicationStatus.IN_COUNCIL
+        and run.final_decision
+        and run.council_verdict
+        and review.appeal_of(application=application) is None  # an appeal's verdict decides, not the run's
+    ):
+        _council_decides(application, decision=run.final_decision, reason=_council_reasons(run))
     return application
+
+
+def _council_decides(application: PermitApplication, *, decision: str, reason: str) -> None:
+    if decision in APPROVING_DECISIONS:
+        _approve_and_issue(application, actor=None, reason=reason, action="permits.application.council_approve")
+        return
+    application.decision_reason = reason
+    application.decided_at = timezone.now()
+    _move(
+        application, ApplicationStatus.REFUSED, actor=None, reason=reason, action="permits.application.council_refuse"
+    )
+    _tell_applicant(application, _("Your permit application was refused"), reason)
+
+
+@transaction.atomic
+def application_council_decide(*, application: PermitApplication, decision: str, council: str, reasons) -> None:
+    """A council's verdict on an appeal decides the application (called by the review subject).
+
+    Raises: InvalidTransition (the application is no longer before the council)."""
+    application = _locked(application)
+    if application.status != ApplicationStatus.IN_COUNCIL:
+        raise InvalidTransition(_("The application is no longer before the council."))
+    text = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else str(reasons)
+    reason = (
+        _("The council %(council)s decided “%(decision)s”: %(reasons)s")
+        % {"council": council, "decision": decision, "reasons": text or "—"}
+    )[:REASON_MAX_CHARS]
+    _council_decides(application, decision=decision, reason=reason)
 
 
 def _approve_and_issue(application: PermitApplication, *, actor, reason: str, action: str) -> Permit:

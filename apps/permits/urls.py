@@ -16,6 +16,7 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("applications/<int:application_id>/withdraw/", views.application_withdraw, name="withdraw"),
     path("applications/<int:application_id>/answer/", views.application_answer, name="answer"),
+    path("applications/<int:application_id>/appeal/", views.application_appeal, name="appeal"),
     path("applications/<int:application_id>/decide/", views.application_decide, name="decide"),
     path(
         "applications/<int:application_id>/request-information/",

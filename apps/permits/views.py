@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.identity.views import qr_svg, verify_url
-from apps.permits import forms, selectors, services, uploads
+from apps.permits import forms, review, selectors, services, uploads
 from apps.permits.models import ApplicationStatus, PermitStatus
 from portal.errors import ApplicationError, ValidationFailed
 
@@ -191,6 +191,10 @@ def _application_page(request, application, *, status=200, **forms_given) -> Htt
         "decide_form": forms_given.get("decide_form") or forms.ReasonForm(),
         "question_form": forms_given.get("question_form") or forms.QuestionForm(),
         "answer_form": forms_given.get("answer_form") or forms.AnswerForm(),
+        "appeal_form": forms_given.get("appeal_form") or forms.AppealForm(),
+        "can_appeal": is_applicant
+        and application.status == ApplicationStatus.REFUSED
+        and review.appeal_of(application=application) is None,
         "permit": getattr(application, "permit", None) if application.status == ApplicationStatus.ISSUED else None,
         "error": forms_given.get("error"),
     }
@@ -235,6 +239,23 @@ def application_answer(request: HttpRequest, institution_slug: str, application_
             messages.success(request, _("Your answer was sent."))
             return redirect("permits:application", institution_slug=institution_slug, application_id=application.pk)
     return _application_page(request, application, status=400, answer_form=form)
+
+
+@require_POST
+def application_appeal(request: HttpRequest, institution_slug: str, application_id: int) -> HttpResponse:
+    application = _visible(request, application_id)
+    form = forms.AppealForm(request.POST)
+    if form.is_valid():
+        try:
+            review.application_appeal(
+                application=application, person=request.user, grounds=form.cleaned_data["grounds"]
+            )
+        except ApplicationError as error:
+            _form_errors_from(form, error)
+        else:
+            messages.success(request, _("Your appeal is before the council."))
+            return redirect("permits:application", institution_slug=institution_slug, application_id=application.pk)
+    return _application_page(request, application, status=400, appeal_form=form)
 
 
 @require_POST

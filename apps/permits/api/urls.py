@@ -14,6 +14,7 @@ urlpatterns = [
     path(f"{P}applications/<int:application_id>/submit/", views.ApplicationSubmitApi.as_view()),
     path(f"{P}applications/<int:application_id>/withdraw/", views.ApplicationWithdrawApi.as_view()),
     path(f"{P}applications/<int:application_id>/answer/", views.ApplicationAnswerApi.as_view()),
+    path(f"{P}applications/<int:application_id>/appeal/", views.ApplicationAppealApi.as_view()),
     path(f"{P}applications/<int:application_id>/decide/", views.ApplicationDecideApi.as_view()),
     path(
         f"{P}applications/<int:application_id>/request-information/", views.ApplicationRequestInformationApi.as_view()

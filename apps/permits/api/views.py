@@ -288,6 +288,25 @@ class ApplicationAnswerApi(InstitutionScopedAPIView):
         return Response(ApplicationOutput(application).data)
 
 
+class AppealInput(serializers.Serializer):
+    grounds = serializers.CharField(max_length=5000)
+
+
+class ApplicationAppealApi(InstitutionScopedAPIView):
+    required_roles = ANY_MEMBER
+
+    @extend_schema(operation_id="permit_applications_appeal", request=AppealInput, responses=ApplicationOutput)
+    def post(self, request, institution_slug, application_id):
+        """The applicant appeals a refusal to the council (once)."""
+        from apps.permits import review
+
+        data = _parse(AppealInput, request)
+        application = _application(request, application_id)
+        review.application_appeal(application=application, person=request.user, grounds=data["grounds"])
+        application.refresh_from_db()
+        return Response(ApplicationOutput(application).data)
+
+
 class ApplicationDecideApi(InstitutionScopedAPIView):
     required_roles = frozenset({Role.CIVIL_SERVANT})
 

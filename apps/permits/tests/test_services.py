@@ -284,3 +284,53 @@ def test_expiry_and_reminders(plain_type, bob, alice, django_capture_on_commit_c
         for e in verify_credential(permit.credential.document, now=permit.valid_until + dt.timedelta(days=1))["errors"]
     }
     assert services.permits_expiry_sweep(now=timezone.now() + dt.timedelta(days=400)) == (0, 0)
+
+
+def test_a_refusal_is_appealed_once_and_the_councils_verdict_grants_the_permit(
+    permit_type, bob, alice, council_members, django_capture_on_commit_callbacks
+):
+    from apps.feedback.models import ItemKind
+    from apps.permits import review
+    from portal.errors import Conflict
+
+    _council, people = council_members
+    application = _apply(permit_type, bob, django_capture_on_commit_callbacks)
+    with institution_scope(application.institution):
+        services.application_decide(application=application, actor=alice, approve=False, reason="Too loud.")
+        with pytest.raises(PermissionDenied):
+            review.application_appeal(application=application, person=alice, grounds="Not mine.")
+        with pytest.raises(ValidationFailed):
+            review.application_appeal(application=application, person=bob, grounds="")
+        item = review.application_appeal(application=application, person=bob, grounds="The park allows 200 people.")
+        with pytest.raises(Conflict):
+            review.application_appeal(application=application, person=bob, grounds="Again.")
+    assert item.kind == ItemKind.APPEAL and item.citizen == bob
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.IN_COUNCIL
+    with institution_scope(application.institution), django_capture_on_commit_callbacks(execute=True):
+        for person in people:
+            item.refresh_from_db()
+            if item.verdict:
+                break
+            # rejecting the proposed "refuse" between two decisions is choosing "approve"
+            feedback_services.review_vote(item=item, user=person, choice="reject", reason="The venue is big enough.")
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.ISSUED
+    assert "The venue is big enough." in application.decision_reason
+    assert verify_credential(application.permit.credential.document)["verified"]
+
+
+def test_an_appeal_without_a_council_changes_nothing(plain_type, bob, alice, django_capture_on_commit_callbacks):
+    from apps.feedback.services import NoCouncilCovers
+    from apps.permits import review
+
+    application = _apply(plain_type, bob, django_capture_on_commit_callbacks, files={})
+    with institution_scope(application.institution):
+        services.application_decide(application=application, actor=alice, approve=False, reason="No.")
+        audit_before = AuditEvent.objects.count()
+        with pytest.raises(NoCouncilCovers):
+            review.application_appeal(application=application, person=bob, grounds="Please.")
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.REFUSED
+    assert AuditEvent.objects.count() == audit_before
+    assert not ReviewItem.all_institutions.exists()
