@@ -238,7 +238,8 @@ def test_nothing_is_broadcast_for_a_transaction_that_rolls_back(aurelia, ada, dj
     assert run.status == ClusterRunStatus.QUEUED and callbacks == []
     with institution_scope(aurelia), django_capture_on_commit_callbacks() as callbacks:
         services.cluster_run_fail(run=run, error="committed")
-    assert len(callbacks) == 1  # the same call, committed, does broadcast
+    # the same call, committed, does broadcast (run listeners, e.g. permits', add their own callbacks)
+    assert len([c for c in callbacks if "broadcast_run" in getattr(c, "__qualname__", "")]) == 1
 
 
 @pytest.mark.django_db
