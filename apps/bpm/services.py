@@ -135,8 +135,28 @@ def _workflow_new(version: ProcessVersion) -> BpmnWorkflow:
     return BpmnWorkflow(spec, subprocess_specs, script_engine=SAFE_ENGINE)
 
 
+def _tree_ordered(workflow_dict: dict) -> dict:
+    """The tasks of a serialized (sub)workflow with parents before their children.
+
+    SpiffWorkflow stores a task's data as a delta from its parent's and restores the tasks in
+    the order of the mapping; PostgreSQL's jsonb does not keep that order, so it is rebuilt
+    from the tree (root first, then children in order) before restoring."""
+    tasks = workflow_dict.get("tasks") or {}
+    ordered: dict = {}
+    queue = [workflow_dict.get("root")]
+    while queue:
+        task_id = queue.pop(0)
+        if task_id in tasks and task_id not in ordered:
+            ordered[task_id] = tasks[task_id]
+            queue.extend(tasks[task_id].get("children", []))
+    ordered.update({k: v for k, v in tasks.items() if k not in ordered})
+    return {**workflow_dict, "tasks": ordered}
+
+
 def _workflow_load(instance: ProcessInstance) -> BpmnWorkflow:
-    workflow = SERIALIZER.deserialize_json(json.dumps(instance.state))
+    state = _tree_ordered(instance.state)
+    state["subprocesses"] = {k: _tree_ordered(v) for k, v in (state.get("subprocesses") or {}).items()}
+    workflow = SERIALIZER.deserialize_json(json.dumps(state))
     # the serializer builds the default (eval-based) engine: replace it before anything runs
     workflow.script_engine = SAFE_ENGINE
     return workflow

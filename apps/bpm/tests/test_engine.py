@@ -276,3 +276,14 @@ def test_an_instance_does_not_move_when_its_step_is_gone(aurelia, ada, alice):
     assert "Review the application" in caught.value.message
     instance.refresh_from_db()
     assert instance.version.number == 1 and (instance.revision, AuditEvent.objects.count()) == before
+
+
+def test_the_engine_state_survives_a_database_that_reorders_json_keys(aurelia, ada, alice):
+    """PostgreSQL's jsonb does not keep key order; SpiffWorkflow restores task data as deltas
+    from the parent in mapping order, so children listed before parents would lose their data."""
+    from apps.bpm.services import _workflow_load
+
+    instance = start(upload(aurelia, ada), alice, {"crowd": 900})
+    instance.state = {**instance.state, "tasks": dict(reversed(list(instance.state["tasks"].items())))}
+    (task,) = [t for t in _workflow_load(instance).get_tasks() if t.task_spec.bpmn_id == "review"]
+    assert task.data["fee"] == 1800 and task.data["crowd"] == 900
