@@ -187,3 +187,10 @@ def test_list_pages_have_a_pinned_number_of_queries(
     client.get("/i/aurelia/permits/")
     with django_assert_max_num_queries(12):
         assert client.get("/i/aurelia/permits/").status_code == 200
+
+
+def test_the_dashboard_leads_citizens_and_civil_servants_to_permits(client, permit_type, alice, bob):
+    client.force_login(bob)
+    assert b"Apply for a permit or follow your applications" in client.get("/i/aurelia/").content
+    client.force_login(alice)
+    assert b"Open the permit applications" in client.get("/i/aurelia/").content
