@@ -3,7 +3,7 @@
 - `notify`: an in-app notification to the members of a role (`role`) or one member (`user`),
   with `title` and optional `body`.
 - `agents.cluster`: put `record` (an object) to the agent cluster named `cluster`; the call
-  waits, and beat's poll (services.service_calls_poll) resumes it with
+  waits, and apps.agents' run listener (or beat's poll, should that task be lost) resumes it with
   `{"decision", "confidence", "flagged"}` once the run has a final decision (after the
   council's verdict when it was flagged), or fails the instance when the run failed.
 - `council.review`: put a question before the council whose mandate covers `task_type` and

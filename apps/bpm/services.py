@@ -776,9 +776,33 @@ def service_call_fail(*, call: ServiceCall, error: str) -> ServiceCall:
     return call
 
 
-def service_calls_poll() -> int:
-    """Beat: resume the calls that wait on cluster runs which have finished. Returns how many."""
+def _cluster_call_resume(call: ServiceCall) -> bool:
+    """Resume (or fail) a call waiting on a cluster run once the run is final. Returns whether it did."""
     from apps.bpm.actions_builtin import cluster_run_outcome
+
+    outcome = cluster_run_outcome(call=call)
+    if outcome is None:
+        return False
+    try:
+        if isinstance(outcome, Exception):
+            service_call_fail(call=call, error=str(outcome))
+        else:
+            service_call_resume(call=call, result=outcome)
+    except InvalidTransition:
+        return False  # resumed meanwhile (the listener and the poll both came)
+    return True
+
+
+def service_calls_resume_for_run(*, run_id: int) -> int:
+    """A cluster run finished or took a verdict (apps.agents' run listener): resume its waiting calls.
+
+    Raises: Conflict (the Celery task retries)."""
+    calls = ServiceCall.objects.filter(action="agents.cluster", status=CallStatus.WAITING, external_ref=str(run_id))
+    return sum(1 for call in calls if _cluster_call_resume(call))
+
+
+def service_calls_poll() -> int:
+    """Beat: resume the calls whose cluster run is final, in case a listener's task was lost. Returns how many."""
     from apps.tenancy.scope import institution_scope
 
     resumed = 0
@@ -788,16 +812,9 @@ def service_calls_poll() -> int:
     )[:200]
     for call in waiting:
         with institution_scope(call.institution):
-            outcome = cluster_run_outcome(call=call)
-            if outcome is None:
-                continue
             try:
-                if isinstance(outcome, Exception):
-                    service_call_fail(call=call, error=str(outcome))
-                else:
-                    service_call_resume(call=call, result=outcome)
-                resumed += 1
-            except (Conflict, InvalidTransition):
+                resumed += _cluster_call_resume(call)
+            except Conflict:
                 logger.info("bpm call %s not resumed this time", call.pk)
     return resumed
 

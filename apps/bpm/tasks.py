@@ -22,6 +22,20 @@ def service_call_run_task(*, call_id: int, institution_id: int) -> str:
     return services.service_call_run(call=call).status
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError, Conflict), retry_backoff=True, max_retries=5)
+@institution_task
+def cluster_run_changed_task(*, run_id: int, institution_id: int) -> int:
+    """A cluster run finished or took a council's verdict: resume the service tasks waiting on it."""
+    from apps.bpm import services
+
+    return services.service_calls_resume_for_run(run_id=run_id)
+
+
+def cluster_run_listener(*, run_id: int, institution_id: int, event: str) -> None:
+    """apps.agents' run listener (after commit): queue the resumption, ids only."""
+    cluster_run_changed_task.delay(run_id=run_id, institution_id=institution_id)
+
+
 @shared_task(acks_late=True)
 def bpm_tick_task() -> dict:
     """Beat: fire due timers, and resume calls whose cluster run has finished."""

@@ -51,11 +51,8 @@ def test_a_council_verdict_resumes_the_waiting_step(aurelia, ada, alice, django_
     assert gateway.details["to"] == ["end_no"]
 
 
-def test_an_agent_cluster_run_is_awaited_and_its_decision_resumes_the_step(
-    aurelia, ada, alice, django_capture_on_commit_callbacks
-):
+def _intake_cluster(aurelia, ada):
     from apps.agents.clusters import services as cluster_services
-    from apps.agents.models import ClusterRun
     from apps.agents.services import agent_register
 
     with institution_scope(aurelia):
@@ -67,7 +64,7 @@ def test_an_agent_cluster_run_is_awaited_and_its_decision_resumes_the_step(
             capabilities=["permits.intake"],
             engine="rules",
         )
-        cluster_services.cluster_create(
+        return cluster_services.cluster_create(
             institution=aurelia,
             actor=ada,
             name="Intake",
@@ -75,6 +72,14 @@ def test_an_agent_cluster_run_is_awaited_and_its_decision_resumes_the_step(
             stages=[{"name": "intake", "agents": [str(agent.uid)]}],
             allowed_decisions=["approve", "reject"],
         )
+
+
+def test_an_agent_cluster_run_is_awaited_and_its_decision_resumes_the_step(
+    aurelia, ada, alice, django_capture_on_commit_callbacks
+):
+    from apps.agents.models import ClusterRun
+
+    _intake_cluster(aurelia, ada)
     version = upload(aurelia, ada, "cluster.bpmn")
     instance = start(version, alice, {"crowd": 50})  # the run's own stages are not run here
     call = ServiceCall.all_institutions.get(instance=instance)
@@ -86,9 +91,32 @@ def test_an_agent_cluster_run_is_awaited_and_its_decision_resumes_the_step(
     assert run.record == {"crowd": 50}
     assert services.service_calls_poll() == 0  # the run has no final decision yet
     ClusterRun.all_institutions.filter(pk=run.pk).update(status="decided", decision="approve", final_decision="approve")
-    assert services.service_calls_poll() == 1
+    run.refresh_from_db()
+    with institution_scope(aurelia), django_capture_on_commit_callbacks(execute=True):
+        from django.db import transaction
+
+        from apps.agents.clusters.listeners import run_changed
+
+        with transaction.atomic():
+            run_changed(run=run, event="finished")  # what the clusters service does when a run ends
+    assert services.service_calls_poll() == 0  # already resumed by the listener
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.COMPLETED
     assert InstanceEvent.all_institutions.get(instance=instance, action="bpm.gateway_taken").details["to"] == [
         "end_yes"
     ]
+
+
+def test_beat_resumes_a_call_whose_run_listener_was_lost(aurelia, ada, alice):
+    from apps.agents.models import ClusterRun
+
+    _intake_cluster(aurelia, ada)
+    instance = start(upload(aurelia, ada, "cluster.bpmn"), alice, {"crowd": 5})
+    call = ServiceCall.all_institutions.get(instance=instance)
+    with institution_scope(aurelia):
+        services.service_call_run(call=call)
+    call.refresh_from_db()
+    ClusterRun.all_institutions.filter(pk=int(call.external_ref)).update(status="failed", error="engine down")
+    assert services.service_calls_poll() == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.FAILED and "engine down" in instance.error
