@@ -78,3 +78,14 @@ def test_another_roles_task_page_is_404(client, aurelia, ada, alice):
     client.force_login(alice)
     assert client.get(f"{BASE}queue/{fee.pk}/").status_code == 404
     assert "Check the fee" not in client.get(BASE + "queue/").content.decode()
+
+
+def test_the_dashboard_shows_the_work_queue_and_the_processes(client, aurelia, ada, alice):
+    client.force_login(alice)
+    assert "There are no tasks for you yet." in client.get("/i/aurelia/").content.decode()
+    start(upload(aurelia, ada), alice, {"crowd": 1})
+    html = client.get("/i/aurelia/").content.decode()
+    assert "1 task is waiting in your queues." in html and "Review the application" in html
+    client.force_login(ada)
+    html = client.get("/i/aurelia/").content.decode()
+    assert "1 process definition." in html and "Instances running: 1; failed: 0." in html
