@@ -141,6 +141,10 @@ def cluster_run_appeal(*, run: ClusterRun, person, grounds: str):
 
     if person is None or run.concerns_id != person.pk:
         raise PermissionDenied(_("Only the person the decision concerns can appeal it."))
+    from apps.agents.clusters.listeners import case_page
+
+    if case_page(run=run):
+        raise Conflict(_("This decision is part of a case with its own page: appeal from there."))
     if not run.final_decision:
         raise InvalidTransition(_("There is no final decision to appeal yet: a council is still reviewing it."))
     grounds = str(grounds or "").strip()

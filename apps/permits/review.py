@@ -107,6 +107,17 @@ def citizen_url(*, item) -> str:
     return f"/i/{item.owner_of_case.slug}/permits/applications/{item.subject_id}/"
 
 
+def case_page(*, run) -> str | None:
+    """The application a cluster run reviews: its page is where the applicant appeals."""
+    from apps.permits.models import PermitApplication
+
+    # tenancy: the run's own institution, explicit
+    application = PermitApplication.all_institutions.filter(institution=run.institution_id, cluster_run=run).first()
+    if application is None:
+        return None
+    return f"/i/{run.institution.slug}/permits/applications/{application.pk}/"
+
+
 def register() -> None:
     register_subject(
         ReviewSubject(type=SUBJECT_TYPE, label="Permit application (appeal)", apply=apply, citizen_url=citizen_url)

@@ -33,3 +33,25 @@ def run_changed(*, run, event: str) -> None:
         transaction.on_commit(
             partial(listener, run_id=run.pk, institution_id=run.institution_id, event=event), robust=True
         )
+
+
+# A domain whose case a run reviews owns the case's page: the person concerned is sent there
+# to appeal (the domain's own appeal moves the case; an appeal of the run alone would not).
+CasePage = Callable[..., str | None]  # case_page(*, run) -> the page of the case, or None if not this domain's
+
+_CASE_PAGES: list[CasePage] = []
+
+
+def register_case_page(resolver: CasePage) -> CasePage:
+    if resolver not in _CASE_PAGES:
+        _CASE_PAGES.append(resolver)
+    return resolver
+
+
+def case_page(*, run) -> str | None:
+    """The page of the domain case this run reviews, if a domain claims it."""
+    for resolver in _CASE_PAGES:
+        url = resolver(run=run)
+        if url:
+            return url
+    return None

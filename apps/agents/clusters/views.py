@@ -255,9 +255,11 @@ def my_decision(request, institution_slug: str, run_id: int):
             status = 400
     records = [r for r in selectors.run_proposals(institution=request.institution, run=run) if not r.refused]
     appeal = review.appeal_of(run=run)
+    from apps.agents.clusters.listeners import case_page
+
     return render(
         request,
         "agents/clusters/my_decision.html",
-        {"run": run, "records": records, "form": form, "appeal": appeal},
+        {"run": run, "records": records, "form": form, "appeal": appeal, "case_page": case_page(run=run)},
         status=status,
     )

@@ -334,3 +334,24 @@ def test_an_appeal_without_a_council_changes_nothing(plain_type, bob, alice, dja
     assert application.status == ApplicationStatus.REFUSED
     assert AuditEvent.objects.count() == audit_before
     assert not ReviewItem.all_institutions.exists()
+
+
+def test_the_agents_decision_on_an_application_is_appealed_on_the_application_s_page(
+    client, permit_type, bob, django_capture_on_commit_callbacks
+):
+    """The run shows in bob's "decisions about you" (its explanations and model cards), but an
+    appeal of the run alone would not move the application: the page sends him to his case."""
+    from apps.agents import review as agents_review
+    from portal.errors import Conflict
+
+    application = _apply(permit_type, bob, django_capture_on_commit_callbacks)
+    run = application.cluster_run
+    client.force_login(bob)
+    page = client.get(f"/i/{application.institution.slug}/agents/my-decisions/{run.pk}/").content.decode()
+    assert f"/permits/applications/{application.pk}/" in page and "Appeal to the council" not in page
+    ClusterRunModel = type(run)
+    ClusterRunModel.all_institutions.filter(pk=run.pk).update(final_decision="approve")
+    run.refresh_from_db()
+    with institution_scope(application.institution), pytest.raises(Conflict):
+        agents_review.cluster_run_appeal(run=run, person=bob, grounds="I disagree.")
+    assert not ReviewItem.all_institutions.exists()
