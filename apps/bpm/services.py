@@ -10,12 +10,13 @@ when its `revision` is still the one read (optimistic locking): a stale write ra
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -233,8 +234,22 @@ def _record(instance: ProcessInstance, *, action: str, actor=None, element=None,
         actor=actor,
         action=action,
         target=instance,
-        changes={"element": element_id, "revision": instance.revision, **details},
+        changes={"element": element_id, "revision": instance.revision, **_digested(details)},
     )
+
+
+# what people enter or processes compute may be personal: the permanent log keeps its digest,
+# the instance's history (a row that can be erased) keeps the values
+PERSONAL_KEYS = ("data", "values", "result")
+
+
+def _digested(details: dict) -> dict:
+    from apps.audit.canonical import canonical_json
+
+    return {
+        key: ("sha256:" + hashlib.sha256(canonical_json(value)).hexdigest() if key in PERSONAL_KEYS else value)
+        for key, value in details.items()
+    }
 
 
 def _engine_steps(workflow: BpmnWorkflow, steps: _Steps) -> str:
@@ -661,6 +676,11 @@ def service_call_run(*, call: ServiceCall) -> ServiceCall:
             outcome: Any = action.run(call=call, params=params)
         except (ActionFailed, UnsafeExpression, InvalidTransition) as exc:
             outcome = exc
+        except (OperationalError, Conflict):
+            raise  # transient: the Celery task retries
+        except Exception as exc:  # a bug in an action fails the instance visibly instead of hanging it
+            logger.exception("bpm action %s failed", call.action)
+            outcome = ActionFailed(_("The action failed unexpectedly (%(error)s).") % {"error": type(exc).__name__})
         with transaction.atomic():
             call = ServiceCall.objects.select_for_update().get(pk=call.pk)
             if call.status == CallStatus.PENDING:
@@ -680,6 +700,11 @@ def service_call_run(*, call: ServiceCall) -> ServiceCall:
                     outcome = action.run(call=call, params=params)
             except (ActionFailed, UnsafeExpression, InvalidTransition) as exc:
                 outcome = exc
+            except (OperationalError, Conflict):
+                raise  # transient: the Celery task retries
+            except Exception as exc:  # a bug in an action fails the instance visibly instead of hanging it
+                logger.exception("bpm action %s failed", call.action)
+                outcome = ActionFailed(_("The action failed unexpectedly (%(error)s).") % {"error": type(exc).__name__})
         _call_outcome(call, outcome)
     return call
 

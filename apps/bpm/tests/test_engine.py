@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.bpm import services
-from apps.bpm.models import CallStatus, InstanceStatus, ProcessInstance, ServiceCall, WorkItem, WorkItemStatus
+from apps.bpm.models import (
+    CallStatus,
+    InstanceEvent,
+    InstanceStatus,
+    ProcessInstance,
+    ServiceCall,
+    WorkItem,
+    WorkItemStatus,
+)
 from apps.bpm.tests.factories import start, upload
 from apps.tenancy.scope import institution_scope
 from portal.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
@@ -51,7 +59,7 @@ def test_a_user_task_and_an_exclusive_gateway_run_end_to_end(aurelia, ada, alice
     assert actions[-1] == "bpm.instance_complete"
     gateway = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.gateway_taken")
     assert gateway.changes["to"] == [end]
-    final = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]
+    final = InstanceEvent.all_institutions.get(instance=instance, action="bpm.instance_complete").details["data"]
     assert final["fee"] == 1200 and final["large"] is True and final["approved"] is approved
 
 
@@ -100,7 +108,9 @@ def test_parallel_branches_join_and_each_role_sees_its_own_queue(aurelia, ada, a
         services.work_item_complete(item=_item(instance, "check_fee"), actor=ada, values={"fee_paid": "yes"})
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.COMPLETED
-    assert AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]["ready"]
+    assert InstanceEvent.all_institutions.get(instance=instance, action="bpm.instance_complete").details["data"][
+        "ready"
+    ]
 
 
 def test_claims_and_reassignment(aurelia, ada, alice, bob):
@@ -158,7 +168,7 @@ def test_timers_fire_from_beat_with_a_controlled_clock(aurelia, ada, alice):
     assert "bpm.timer_fired" in _actions(instance)
     assert "bpm.task_cancel" in _actions(instance)
     assert WorkItem.all_institutions.get(instance=instance).status == WorkItemStatus.CANCELLED
-    assert AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]["late"]
+    assert InstanceEvent.all_institutions.get(instance=instance, action="bpm.instance_complete").details["data"]["late"]
 
 
 def test_an_expiry_timer_waits_after_the_task_and_fires_when_due(aurelia, ada, alice):
@@ -203,7 +213,7 @@ def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
     assert list(ServiceCall.all_institutions.values_list("status", flat=True)) == [CallStatus.DONE] * 2
     actions = _actions(instance)
     assert actions.count("bpm.service_task_run") == 2
-    data = AuditEvent.objects.get(target_id=str(instance.pk), action="bpm.instance_complete").changes["data"]
+    data = InstanceEvent.all_institutions.get(instance=instance, action="bpm.instance_complete").details["data"]
     assert data["notified"] == 1 and data["registered"] is True
 
 
@@ -287,3 +297,33 @@ def test_the_engine_state_survives_a_database_that_reorders_json_keys(aurelia, a
     instance.state = {**instance.state, "tasks": dict(reversed(list(instance.state["tasks"].items())))}
     (task,) = [t for t in _workflow_load(instance).get_tasks() if t.task_spec.bpmn_id == "review"]
     assert task.data["fee"] == 1800 and task.data["crowd"] == 900
+
+
+def test_the_audit_log_keeps_digests_of_what_people_entered_not_the_values(aurelia, ada, alice):
+    instance = start(upload(aurelia, ada), alice, {"crowd": 3, "applicant": "Clara Example"})
+    with institution_scope(aurelia):
+        services.work_item_complete(
+            item=_item(instance, "review"), actor=alice, values={"approved": True, "comment": "ok"}
+        )
+    logged = AuditEvent.objects.filter(target_id=str(instance.pk), target_type="bpm.processinstance")
+    assert "Clara Example" not in str(list(logged.values_list("changes", flat=True)))
+    started = logged.get(action="bpm.instance_start").changes
+    assert started["data"].startswith("sha256:") and started["version"] == 1
+    history = InstanceEvent.all_institutions.get(instance=instance, action="bpm.instance_start")
+    assert history.details["data"]["applicant"] == "Clara Example"
+
+
+def test_a_bug_in_an_action_fails_the_instance_instead_of_hanging_it(
+    aurelia, ada, alice, django_capture_on_commit_callbacks
+):
+    version = upload(aurelia, ada, "service.bpmn")  # alice, a civil servant, is whom it notifies
+    with (
+        mock.patch("apps.notifications.services.notification_send", side_effect=KeyError("boom")),
+        mock.patch("requests.post") as post,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        instance = start(version, ada, {"applicant": "Clara"})
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.FAILED and "KeyError" in instance.error
+    assert ServiceCall.all_institutions.get(element_id="tell").status == CallStatus.FAILED
+    post.assert_not_called()  # the next step never ran
