@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.tenancy.models import InstitutionOwned
-from portal.errors import InvalidTransition
+from portal.models import GuardedStatus
 
 
 class ProcessDefinition(InstitutionOwned):
@@ -65,10 +65,11 @@ class InstanceStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class ProcessInstance(InstitutionOwned):
+class ProcessInstance(GuardedStatus, InstitutionOwned):
     TRANSITIONS = {
         InstanceStatus.RUNNING: {InstanceStatus.COMPLETED, InstanceStatus.FAILED},
     }
+    transition_error = _("A %(current)s process instance cannot become %(new)s.")
 
     version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="instances")
     status = models.CharField(
@@ -100,14 +101,6 @@ class ProcessInstance(InstitutionOwned):
     def __str__(self) -> str:
         return f"{self.version} #{self.pk}"
 
-    def transition_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("A %(status)s process instance cannot become %(new)s.")
-                % {"status": self.get_status_display(), "new": InstanceStatus(status).label}
-            )
-        self.status = status
-
 
 class InstanceEvent(InstitutionOwned):
     """One step of an instance, as its history page shows it (each also an audit event)."""
@@ -133,13 +126,14 @@ class WorkItemStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class WorkItem(InstitutionOwned):
+class WorkItem(GuardedStatus, InstitutionOwned):
     """A ready user task of an instance, in the work queue of a role."""
 
     TRANSITIONS = {
         WorkItemStatus.OPEN: {WorkItemStatus.CLAIMED, WorkItemStatus.COMPLETED, WorkItemStatus.CANCELLED},
         WorkItemStatus.CLAIMED: {WorkItemStatus.CLAIMED, WorkItemStatus.COMPLETED, WorkItemStatus.CANCELLED},
     }
+    transition_error = _("This task is already %(current)s.")
 
     instance = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="work_items")
     task_id = models.UUIDField()  # SpiffWorkflow's task id
@@ -172,11 +166,6 @@ class WorkItem(InstitutionOwned):
     def is_open(self) -> bool:
         return self.status in {WorkItemStatus.OPEN, WorkItemStatus.CLAIMED}
 
-    def transition_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(_("This task is already %(status)s.") % {"status": self.get_status_display()})
-        self.status = status
-
 
 class CallStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
@@ -186,13 +175,14 @@ class CallStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class ServiceCall(InstitutionOwned):
+class ServiceCall(GuardedStatus, InstitutionOwned):
     """A ready service task of an instance: its registered action, run as a Celery task."""
 
     TRANSITIONS = {
         CallStatus.PENDING: {CallStatus.WAITING, CallStatus.DONE, CallStatus.FAILED, CallStatus.CANCELLED},
         CallStatus.WAITING: {CallStatus.DONE, CallStatus.FAILED, CallStatus.CANCELLED},
     }
+    transition_error = _("This service call is already %(current)s.")
 
     instance = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="service_calls")
     task_id = models.UUIDField()
@@ -216,10 +206,3 @@ class ServiceCall(InstitutionOwned):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.element_id})"
-
-    def transition_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS.get(self.status, set()):
-            raise InvalidTransition(
-                _("This service call is already %(status)s.") % {"status": self.get_status_display()}
-            )
-        self.status = status
