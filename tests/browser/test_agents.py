@@ -4,6 +4,8 @@ citizen's "decisions about you" with its appeal form — axe-core on each page, 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from apps.agents.clusters import redteam
@@ -142,11 +144,23 @@ def test_a_run_page_follows_the_run_live_over_the_websocket(
     expect(page.locator("#run-live")).to_have_attribute("data-live", "connected")
     expect(page.locator("#run-status")).to_have_text("Queued")
 
+    def again(step):
+        # SQLite's shared in-memory test database locks a table while the page reads it; the
+        # steps are idempotent, as a worker's retried task would be
+        from django.db import OperationalError
+
+        for _attempt in range(50):
+            try:
+                return step()
+            except OperationalError:
+                time.sleep(0.1)
+        return step()
+
     def work():
         with institution_scope(aurelia):
             for stage in range(3):
-                cluster_services.cluster_stage_execute(run=run, stage_index=stage)
-            cluster_services.cluster_run_finalise(run=run)
+                again(lambda stage=stage: cluster_services.cluster_stage_execute(run=run, stage_index=stage))
+            again(lambda: cluster_services.cluster_run_finalise(run=run))
 
     asgi_server.run_in_server(work, timeout=30)
     expect(page.locator("#run-status")).to_have_text("Decided", timeout=10_000)
