@@ -143,7 +143,8 @@ class ModelCard(InstitutionOwned):
 class ClusterRunStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")
-    DECIDED = "decided", _("Decided")
+    # a context of its own: "Decided" is also a date label elsewhere
+    DECIDED = "decided", pgettext_lazy("run status", "Decided")
     FLAGGED = "flagged", _("Flagged for council review")
     FAILED = "failed", _("Failed")
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.tenancy.models import InstitutionOwned
 from portal.models import GuardedStatus
@@ -150,8 +151,9 @@ class ItemKind(models.TextChoices):
 
 
 class ItemStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    DECIDED = "decided", _("Decided")
+    # contexts of their own: in French a case ("dossier") is masculine, and "Decided" is also a date label
+    OPEN = "open", pgettext_lazy("case status", "Open")
+    DECIDED = "decided", pgettext_lazy("case status", "Decided")
     ESCALATED = "escalated", _("Escalated")
 
 
