@@ -11,6 +11,18 @@ from apps.tenancy.scope import institution_scope
 from portal.celery import app
 
 
+def _finished(run) -> bool:
+    """Poll the run as a page would. SQLite's shared in-memory test database locks a table
+    while the worker thread writes it; a locked read is simply tried again at the next poll."""
+    from django.db import OperationalError
+
+    try:
+        run.refresh_from_db()
+    except OperationalError:
+        return False
+    return run.finished
+
+
 @pytest.fixture(autouse=True)
 def _redteam_engine():
     yield
@@ -36,12 +48,12 @@ def test_a_worker_runs_a_five_stage_cluster(aurelia, ada):
                 run = services.cluster_run_start(cluster=cluster, record=redteam.RECORD, documents={}, actor=ada)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                run.refresh_from_db()
-                if run.finished:
+                if _finished(run):
                     break
                 time.sleep(0.2)
     finally:
         app.conf.task_always_eager = True
+    run.refresh_from_db()
     assert run.status == ClusterRunStatus.DECIDED, (run.status, run.error)
     assert run.progress == 5 and run.decision == "approve"
     assert AgentProposalRecord.all_institutions.filter(run=run).count() == 5
@@ -90,12 +102,12 @@ def test_a_worker_runs_the_demo_event_permit_cluster_and_flags_it(aurelia, ada, 
                 run = services.cluster_run_start(cluster=cluster, record=festival, documents={}, actor=alice)
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                run.refresh_from_db()
-                if run.finished:
+                if _finished(run):
                     break
                 time.sleep(0.2)
     finally:
         app.conf.task_always_eager = True
+    run.refresh_from_db()
     assert run.status == ClusterRunStatus.FLAGGED, (run.status, run.error)
     assert any("High impact" in reason for reason in run.reasons)
     body = api_as(alice).get(f"/api/v1/institutions/{aurelia.slug}/agents/runs/{run.pk}/").json()
