@@ -88,7 +88,24 @@ class PermitTypeForm(forms.Form):
         label=gettext_lazy("BPMN process key"),
         required=False,
         max_length=200,
-        help_text=gettext_lazy("The id of the BPMN process that will run this permit (not used yet)."),
+        help_text=gettext_lazy(
+            "The id of a BPMN process of this institution; each submitted application runs its latest version."
+        ),
+    )
+    conditions = forms.CharField(
+        label=gettext_lazy("Conditions of the permit"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=gettext_lazy("One per line; inspectors check each of them."),
+    )
+    inspection_cluster = forms.ModelChoiceField(
+        label=gettext_lazy("Agent cluster that rates the inspection risk"),
+        queryset=None,
+        required=False,
+        empty_label="—",
+    )
+    cure_days = forms.IntegerField(
+        label=gettext_lazy("Days to cure a violation"), min_value=1, max_value=365, initial=14, required=False
     )
     active = forms.BooleanField(label=gettext_lazy("Open for applications"), required=False, initial=True)
 
@@ -98,6 +115,7 @@ class PermitTypeForm(forms.Form):
         from apps.feedback.models import Council
 
         self.fields["cluster"].queryset = Cluster.all_institutions.filter(institution=institution)  # tenancy: own
+        self.fields["inspection_cluster"].queryset = self.fields["cluster"].queryset
         self.fields["council"].queryset = Council.all_institutions.filter(institution=institution)  # tenancy: own
 
     def clean_field_schema(self):

@@ -96,6 +96,33 @@ def clean_attachment_names(value: Any) -> list[str]:
     return list(value)
 
 
+MAX_CONDITIONS = 30
+CONDITION_MAX_CHARS = 300
+
+
+def clean_conditions(value: Any) -> list[str]:
+    """The permit's conditions an inspector checks: one sentence each (a list, or text one per line).
+
+    Raises: ValidationFailed (key `conditions`)."""
+    if isinstance(value, str):
+        value = [line.strip() for line in value.splitlines() if line.strip()]
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_CONDITIONS
+        or not all(isinstance(c, str) and c.strip() and len(c) <= CONDITION_MAX_CHARS for c in value)
+        or len({c.strip() for c in value}) != len(value)
+    ):
+        raise ValidationFailed(
+            errors={
+                "conditions": [
+                    _("List at most %(n)s different conditions, one per line, each under %(chars)s characters.")
+                    % {"n": MAX_CONDITIONS, "chars": CONDITION_MAX_CHARS}
+                ]
+            }
+        )
+    return [c.strip() for c in value]
+
+
 def _clean_value(field: dict, raw: Any) -> Any:
     """Raises: ValueError with the message for people."""
     kind = field["type"]

@@ -111,7 +111,20 @@ def _clean_type(*, institution, values: dict) -> dict:
             cleaned["validity_days"] = days
         except (TypeError, ValueError):
             errors["validity_days"] = [_("Enter a number of days between 1 and 36500.")]
-    for key in ("cluster", "council"):
+    if "conditions" in values:
+        try:
+            cleaned["conditions"] = schema.clean_conditions(values["conditions"])
+        except ValidationFailed as error:
+            errors.update(error.extra["errors"])
+    if "cure_days" in values:
+        try:
+            days = int(values["cure_days"])
+            if not 1 <= days <= 365:
+                raise ValueError
+            cleaned["cure_days"] = days
+        except (TypeError, ValueError):
+            errors["cure_days"] = [_("Enter a number of days between 1 and 365.")]
+    for key in ("cluster", "council", "inspection_cluster"):
         value = values.get(key)
         if value is not None and value.institution_id != institution.pk:
             errors[key] = [_("Choose one of this institution's own.")]
@@ -138,6 +151,9 @@ TYPE_FIELDS = (
     "cluster",
     "council",
     "process_key",
+    "conditions",
+    "inspection_cluster",
+    "cure_days",
     "active",
 )
 
@@ -153,6 +169,9 @@ def _type_changes(permit_type: PermitType) -> dict:
         "cluster": permit_type.cluster_id,
         "council": permit_type.council_id,
         "process_key": permit_type.process_key,
+        "conditions": permit_type.conditions,
+        "inspection_cluster": permit_type.inspection_cluster_id,
+        "cure_days": permit_type.cure_days,
         "active": permit_type.active,
     }
 
@@ -792,12 +811,14 @@ def _permit_locked(permit: Permit) -> Permit:
 
 
 def _enforce(*, permit: Permit, actor, reason: str, to: str, credential_change, action: str, title: str) -> Permit:
-    _require(
-        actor=actor,
-        institution=permit.institution,
-        roles=ADMIN_ROLES,
-        message=_("Only the institution's administrators suspend, revoke or reinstate permits."),
-    )
+    """`actor` None is the node itself (an overdue violation suspends, its cure reinstates)."""
+    if actor is not None:
+        _require(
+            actor=actor,
+            institution=permit.institution,
+            roles=ADMIN_ROLES,
+            message=_("Only the institution's administrators suspend, revoke or reinstate permits."),
+        )
     reason = _reason(reason, required=True, message=_("Give a reason; the holder reads it."))
     permit = _permit_locked(permit)
     previous = permit.status

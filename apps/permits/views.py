@@ -65,6 +65,8 @@ def home(request: HttpRequest, institution_slug: str) -> HttpResponse:
 def _type_values(form) -> dict:
     data = dict(form.cleaned_data)
     data["fields"] = data.pop("field_schema")
+    if data.get("cure_days") is None:
+        data.pop("cure_days", None)
     return data
 
 
@@ -112,6 +114,9 @@ def type_edit(request: HttpRequest, institution_slug: str, type_slug: str) -> Ht
         "cluster": permit_type.cluster,
         "council": permit_type.council,
         "process_key": permit_type.process_key,
+        "conditions": "\n".join(permit_type.conditions),
+        "inspection_cluster": permit_type.inspection_cluster,
+        "cure_days": permit_type.cure_days,
         "active": permit_type.active,
     }
     form = forms.PermitTypeForm(request.POST or None, initial=initial, institution=request.institution)

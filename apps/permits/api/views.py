@@ -49,6 +49,9 @@ class PermitTypeOutput(serializers.Serializer):
     cluster = serializers.IntegerField(source="cluster_id", allow_null=True)
     council = serializers.IntegerField(source="council_id", allow_null=True)
     process_key = serializers.CharField()
+    conditions = serializers.ListField(child=serializers.CharField())
+    inspection_cluster = serializers.IntegerField(source="inspection_cluster_id", allow_null=True)
+    cure_days = serializers.IntegerField()
     active = serializers.BooleanField()
 
 
@@ -64,6 +67,9 @@ class PermitTypeInput(serializers.Serializer):
     cluster = serializers.IntegerField(allow_null=True, required=False)
     council = serializers.IntegerField(allow_null=True, required=False)
     process_key = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    conditions = serializers.ListField(child=serializers.CharField(max_length=300), required=False)
+    inspection_cluster = serializers.IntegerField(allow_null=True, required=False)
+    cure_days = serializers.IntegerField(required=False)
     active = serializers.BooleanField(required=False)
 
 
@@ -72,7 +78,7 @@ def _type_arguments(request, data: dict) -> dict:
     from apps.feedback.models import Council
 
     arguments = dict(data)
-    for key, model in (("cluster", Cluster), ("council", Council)):
+    for key, model in (("cluster", Cluster), ("council", Council), ("inspection_cluster", Cluster)):
         if key in arguments and arguments[key] is not None:
             found = model.all_institutions.filter(
                 institution=request.institution, pk=arguments[key]
