@@ -38,15 +38,25 @@ class Action:
     # network actions run outside the database transaction (a slow peer must not hold locks);
     # the others run inside the call's transaction, so a retried task never acts twice
     network: bool = False
+    # for an action that waits: outcome(call) -> the result dict, an Exception (the call fails), or None
+    # while it still waits; beat's poll and `services.service_calls_wake` resume the call with it
+    outcome: Callable[..., Any] | None = None
 
 
 _ACTIONS: dict[str, Action] = {}
 
 
-def register_action(name: str, run: Run, *, label: str = "", required_params=(), network: bool = False) -> Action:
+def register_action(
+    name: str, run: Run, *, label: str = "", required_params=(), network: bool = False, outcome=None
+) -> Action:
     """Idempotent for the same function; another function under a taken name is a bug."""
     action = Action(
-        name=name, label=label or name, run=run, required_params=frozenset(required_params), network=network
+        name=name,
+        label=label or name,
+        run=run,
+        required_params=frozenset(required_params),
+        network=network,
+        outcome=outcome,
     )
     existing = _ACTIONS.get(name)
     if existing is not None and existing.run is not run:
@@ -61,3 +71,8 @@ def action_for(name: str) -> Action | None:
 
 def registered_actions() -> list[str]:
     return sorted(_ACTIONS)
+
+
+def waiting_actions() -> list[str]:
+    """The actions whose waiting calls beat's poll can resume."""
+    return sorted(name for name, action in _ACTIONS.items() if action.outcome is not None)

@@ -198,7 +198,11 @@ def webhook(*, call, params: dict) -> dict:
 def register() -> None:
     register_action("notify", notify, label="Notify members", required_params=("title",))
     register_action(
-        "agents.cluster", cluster_start, label="Run an agent cluster", required_params=("cluster", "record")
+        "agents.cluster",
+        cluster_start,
+        label="Run an agent cluster",
+        required_params=("cluster", "record"),
+        outcome=cluster_run_outcome,
     )
     register_action("council.review", council_review, label="Ask a council", required_params=("task_type", "question"))
     register_action("webhook", webhook, label="Call a webhook", required_params=("url",), network=True)

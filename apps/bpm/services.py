@@ -27,7 +27,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from apps.audit.services import audit_append
-from apps.bpm.actions import ActionFailed, Waiting, action_for
+from apps.bpm.actions import ActionFailed, Waiting, action_for, waiting_actions
 from apps.bpm.engine import MAX_DATA_BYTES, SAFE_ENGINE, UnsafeExpression, evaluate
 from apps.bpm.models import (
     CallStatus,
@@ -801,11 +801,12 @@ def service_call_fail(*, call: ServiceCall, error: str) -> ServiceCall:
     return call
 
 
-def _cluster_call_resume(call: ServiceCall) -> bool:
-    """Resume (or fail) a call waiting on a cluster run once the run is final. Returns whether it did."""
-    from apps.bpm.actions_builtin import cluster_run_outcome
-
-    outcome = cluster_run_outcome(call=call)
+def _call_resume_if_final(call: ServiceCall) -> bool:
+    """Resume (or fail) a waiting call once its action's outcome is final. Returns whether it did."""
+    action = action_for(call.action)
+    if action is None or action.outcome is None:
+        return False
+    outcome = action.outcome(call=call)
     if outcome is None:
         return False
     try:
@@ -818,27 +819,35 @@ def _cluster_call_resume(call: ServiceCall) -> bool:
     return True
 
 
+def service_calls_wake(*, action: str, ref) -> int:
+    """What a waiting call waits on changed (a cluster run finished, an application was decided, an
+    inspection reported): resume its calls whose outcome is now final. Returns how many.
+
+    Raises: Conflict (the Celery task retries)."""
+    calls = ServiceCall.objects.filter(action=action, status=CallStatus.WAITING, external_ref=str(ref))
+    return sum(1 for call in calls if _call_resume_if_final(call))
+
+
 def service_calls_resume_for_run(*, run_id: int) -> int:
     """A cluster run finished or took a verdict (apps.agents' run listener): resume its waiting calls.
 
     Raises: Conflict (the Celery task retries)."""
-    calls = ServiceCall.objects.filter(action="agents.cluster", status=CallStatus.WAITING, external_ref=str(run_id))
-    return sum(1 for call in calls if _cluster_call_resume(call))
+    return service_calls_wake(action="agents.cluster", ref=run_id)
 
 
 def service_calls_poll() -> int:
-    """Beat: resume the calls whose cluster run is final, in case a listener's task was lost. Returns how many."""
+    """Beat: resume the waiting calls whose outcome is final, in case a wake-up task was lost. Returns how many."""
     from apps.tenancy.scope import institution_scope
 
     resumed = 0
     # tenancy: beat looks across institutions, then works in each call's own scope
-    waiting = ServiceCall.all_institutions.filter(action="agents.cluster", status=CallStatus.WAITING).select_related(
-        "institution"
-    )[:200]
+    waiting = ServiceCall.all_institutions.filter(
+        action__in=waiting_actions(), status=CallStatus.WAITING
+    ).select_related("institution")[:200]
     for call in waiting:
         with institution_scope(call.institution):
             try:
-                resumed += _cluster_call_resume(call)
+                resumed += _call_resume_if_final(call)
             except Conflict:
                 logger.info("bpm call %s not resumed this time", call.pk)
     return resumed

@@ -31,6 +31,16 @@ def cluster_run_changed_task(*, run_id: int, institution_id: int) -> int:
     return services.service_calls_resume_for_run(run_id=run_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OperationalError, Conflict), retry_backoff=True, max_retries=5)
+@institution_task
+def service_calls_wake_task(*, action: str, ref: str, institution_id: int) -> int:
+    """What the calls of `action` waiting on `ref` wait for has changed (another app says so, after
+    commit): resume those whose outcome is final."""
+    from apps.bpm import services
+
+    return services.service_calls_wake(action=action, ref=ref)
+
+
 def cluster_run_listener(*, run_id: int, institution_id: int, event: str) -> None:
     """apps.agents' run listener (after commit): queue the resumption, ids only."""
     cluster_run_changed_task.delay(run_id=run_id, institution_id=institution_id)
@@ -38,7 +48,7 @@ def cluster_run_listener(*, run_id: int, institution_id: int, event: str) -> Non
 
 @shared_task(acks_late=True)
 def bpm_tick_task() -> dict:
-    """Beat: fire due timers, and resume calls whose cluster run has finished."""
+    """Beat: fire due timers, and resume waiting calls whose outcome is final (a lost wake-up)."""
     from apps.bpm import services
 
     return {"timers_fired": services.timers_fire_due(), "calls_resumed": services.service_calls_poll()}

@@ -9,7 +9,7 @@ class PermitsConfig(AppConfig):
     def ready(self) -> None:
         # a finished cluster run (or its council's verdict) moves the application it reviews
         from apps.agents.clusters.listeners import register_case_page, register_run_listener
-        from apps.permits import review
+        from apps.permits import process, review
         from apps.permits.tasks import run_changed_listener
 
         register_run_listener(run_changed_listener)
@@ -17,3 +17,5 @@ class PermitsConfig(AppConfig):
         register_case_page(review.case_page)
         # appeals of refusals are heard by a council; its verdict comes back through review.apply
         review.register()
+        # the service tasks of permit processes: review, issue, inspect (apps/permits/process.py)
+        process.register()

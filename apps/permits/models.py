@@ -229,9 +229,7 @@ class Inspection(GuardedStatus, InstitutionOwned):
     status = models.CharField(max_length=20, choices=InspectionStatus.choices, default=InspectionStatus.ASSESSING)
     risk = models.CharField(max_length=10, choices=Risk.choices, blank=True)
     risk_reason = models.TextField(blank=True)
-    risk_run = models.ForeignKey(
-        "agents.ClusterRun", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    risk_run = models.ForeignKey("agents.ClusterRun", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     due_on = models.DateField(null=True, blank=True)
     inspector = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

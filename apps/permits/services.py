@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from apps.audit.services import audit_append
 from apps.identity.credentials import services as credential_services
 from apps.notifications.services import notification_send
-from apps.permits import schema, uploads
+from apps.permits import process, schema, uploads
 from apps.permits.models import (
     DECIDABLE_STATUSES,
     ApplicationEvent,
@@ -279,6 +279,7 @@ def _move(application: PermitApplication, to: str, *, actor, reason: str = "", a
         target=application,
         changes={"status": [previous, to], "reason": reason, **(changes or {})},
     )
+    process.application_moved(application)
 
 
 def _tell_applicant(application: PermitApplication, title: str, body: str = "", actor=None) -> None:
@@ -405,13 +406,66 @@ def _submit(application: PermitApplication, *, actor) -> None:
     schema.clean_answers(fields=application.permit_type.fields, answers=application.data)  # required ones present
     application.submitted_at = timezone.now()
     _move(application, ApplicationStatus.SUBMITTED, actor=actor, action="permits.application.submit")
-    if application.permit_type.cluster_id:
-        application_id, institution_id = application.pk, application.institution_id
+    application_id, institution_id = application.pk, application.institution_id
+    if application.permit_type.process_key:
+        transaction.on_commit(
+            lambda: tasks.application_process_start_task.delay(
+                application_id=application_id, institution_id=institution_id
+            )
+        )
+    elif application.permit_type.cluster_id:
         transaction.on_commit(
             lambda: tasks.application_review_start_task.delay(
                 application_id=application_id, institution_id=institution_id
             )
         )
+
+
+@transaction.atomic
+def application_process_start(*, application: PermitApplication) -> PermitApplication:
+    """Start the type's BPMN process for a submitted application (the node acts). Idempotent. When the
+    institution has no such process, or it fails at once, the application goes the way it would
+    without one (its type's cluster, or a civil servant) and the timeline says why."""
+    from apps.bpm import services as bpm_services
+    from apps.bpm.models import InstanceStatus
+
+    application = _locked(application)
+    if application.process_instance_id or application.status != ApplicationStatus.SUBMITTED:
+        return application
+    definition = process.definition_for(application)
+    if definition is None:
+        problem = _("The institution has no process “%(key)s”; the application is reviewed without it.") % {
+            "key": application.permit_type.process_key
+        }
+    else:
+        instance = bpm_services.instance_start(
+            definition=definition, actor=None, data=process.process_data(application)
+        )
+        application.process_instance = instance
+        application.save(update_fields=["process_instance"])
+        audit_append(
+            institution=application.institution,
+            actor=None,
+            action="permits.application.process_start",
+            target=application,
+            changes={"process": definition.key, "instance": instance.pk, "version": instance.version.number},
+        )
+        if instance.status != InstanceStatus.FAILED:
+            return application
+        problem = _("The process “%(key)s” failed (%(error)s); the application is reviewed without it.") % {
+            "key": definition.key,
+            "error": instance.error[:300],
+        }
+    audit_append(
+        institution=application.institution,
+        actor=None,
+        action="permits.application.process_missing",
+        target=application,
+        changes={"reason": problem},
+    )
+    if application.permit_type.cluster_id:
+        application_review_start(application=application)
+    return application
 
 
 @transaction.atomic
@@ -521,14 +575,25 @@ def application_follow_run(*, run) -> PermitApplication | None:
             )
         elif run.status == ClusterRunStatus.DECIDED:
             application.agent_decision = run.decision
+            automatic = application.approve_automatically and run.decision in APPROVING_DECISIONS
             _move(
                 application,
                 ApplicationStatus.AWAITING_CONFIRMATION,
                 actor=None,
-                reason=_("The agents propose “%(decision)s”; a civil servant confirms.") % {"decision": run.decision},
+                reason=_("The agents propose “%(decision)s”; a civil servant confirms.") % {"decision": run.decision}
+                if not automatic
+                else _("The agents approve, without a flag."),
                 action="permits.application.agents_decided",
                 changes={"run": run.pk, "decision": run.decision},
             )
+            if automatic:
+                # the process lets the agents' unflagged approvals stand; a refusal always goes to a person
+                _approve_and_issue(
+                    application,
+                    actor=None,
+                    reason=_("Approved automatically: the process accepts the agents' unflagged approval."),
+                    action="permits.application.auto_approve",
+                )
         elif run.status == ClusterRunStatus.FLAGGED:
             application.agent_decision = run.decision
             _move(
@@ -581,11 +646,21 @@ def application_council_decide(*, application: PermitApplication, decision: str,
     _council_decides(application, decision=decision, reason=reason)
 
 
-def _approve_and_issue(application: PermitApplication, *, actor, reason: str, action: str) -> Permit:
+def _approve_and_issue(application: PermitApplication, *, actor, reason: str, action: str) -> Permit | None:
+    """Approve; issue at once, unless a running process issues it as its own step (`permits.issue`)."""
+    from apps.bpm.models import InstanceStatus
+
     application.decided_by = actor if getattr(actor, "pk", None) else None
     application.decided_at = timezone.now()
     application.decision_reason = reason
     _move(application, ApplicationStatus.APPROVED, actor=actor, reason=reason, action=action)
+    instance = application.process_instance
+    if instance is not None and instance.status == InstanceStatus.RUNNING:
+        return None
+    return _issue_now(application, actor=actor)
+
+
+def _issue_now(application: PermitApplication, *, actor) -> Permit:
     permit = _issue(application, actor=actor)
     _move(
         application,
@@ -602,6 +677,20 @@ def _approve_and_issue(application: PermitApplication, *, actor, reason: str, ac
         actor=actor,
     )
     return permit
+
+
+@transaction.atomic
+def application_issue(*, application: PermitApplication) -> Permit:
+    """Issue an approved application's permit (the process's `permits.issue` step; the node acts).
+    Idempotent: an issued application returns its permit.
+
+    Raises: InvalidTransition (not approved)."""
+    application = _locked(application)
+    if application.status == ApplicationStatus.ISSUED:
+        return Permit.all_institutions.get(application=application)  # tenancy: the application's own
+    if application.status != ApplicationStatus.APPROVED:
+        raise InvalidTransition(_("Only an approved application's permit is issued."))
+    return _issue_now(application, actor=None)
 
 
 def permit_subject(*, did: str, application: PermitApplication, permit_uuid) -> dict:
@@ -626,6 +715,9 @@ def _issue(application: PermitApplication, *, actor) -> Permit:
     permit_type = application.permit_type
     did = credential_services.user_did_ensure(user=application.applicant)
     now = timezone.now().replace(microsecond=0)
+    renewed = application.renews
+    if renewed is not None and renewed.status == PermitStatus.ACTIVE and renewed.valid_until > now:
+        now = renewed.valid_until  # a renewal continues the permit without a gap or an overlap
     valid_until = now + timedelta(days=permit_type.validity_days)
     permit_uuid = uuid.uuid4()
     credential = credential_services.credential_issue(
@@ -796,6 +888,56 @@ def application_withdraw(*, application: PermitApplication, actor) -> PermitAppl
         raise PermissionDenied(_("Only the applicant can withdraw the application."))
     application = _locked(application)
     _move(application, ApplicationStatus.WITHDRAWN, actor=actor, action="permits.application.withdraw")
+    return application
+
+
+# --- Renewal ---------------------------------------------------------------------------------
+
+RENEWABLE_STATUSES = frozenset({PermitStatus.ACTIVE, PermitStatus.EXPIRED})
+
+
+def renewal_open(permit: Permit) -> PermitApplication | None:
+    """The renewal of this permit still under way, if any."""
+    return (
+        PermitApplication.all_institutions.filter(renews=permit)  # tenancy: the permit's own
+        .exclude(status__in=[ApplicationStatus.REFUSED, ApplicationStatus.WITHDRAWN, ApplicationStatus.ISSUED])
+        .first()
+    )
+
+
+@transaction.atomic
+def application_renew(
+    *, permit: Permit, applicant, data: dict | None = None, files: dict | None = None
+) -> PermitApplication:
+    """The holder applies to renew an active or expired permit: the previous answers and attachments
+    unless given anew, reviewed like any application; once issued, the new permit starts where the old
+    one ends. One renewal under way at a time.
+
+    Raises: PermissionDenied, ValidationFailed, Conflict, InvalidTransition."""
+    if permit.holder_id != getattr(applicant, "pk", None):
+        raise PermissionDenied(_("Only the holder renews the permit."))
+    permit = _permit_locked(permit)
+    if permit.status not in RENEWABLE_STATUSES:
+        raise InvalidTransition(_("A suspended or revoked permit cannot be renewed."))
+    if renewal_open(permit) is not None:
+        raise Conflict(_("A renewal of this permit is already under way."))
+    previous = permit.application
+    answers = {**previous.data, **(data or {})}
+    carried = [a for a in previous.attachments if a["name"] not in (files or {})]
+    application = application_create(
+        permit_type=permit.permit_type, applicant=applicant, data=answers, files=files, submit=False
+    )
+    application.renews = permit
+    application.attachments = carried + application.attachments
+    application.save(update_fields=["renews", "attachments"])
+    audit_append(
+        institution=permit.institution,
+        actor=applicant,
+        action="permits.permit.renew",
+        target=permit,
+        changes={"application": application.pk},
+    )
+    _submit(application, actor=applicant)
     return application
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from apps.tenancy.scope import institution_task
+from portal.errors import Conflict
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -17,6 +18,17 @@ def application_review_start_task(*, application_id: int, institution_id: int) -
     application = PermitApplication.objects.filter(pk=application_id).first()
     if application is not None:
         services.application_review_start(application=application)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, Conflict), retry_backoff=True, max_retries=3)
+@institution_task
+def application_process_start_task(*, application_id: int, institution_id: int) -> None:
+    from apps.permits import services
+    from apps.permits.models import PermitApplication
+
+    application = PermitApplication.objects.filter(pk=application_id).first()
+    if application is not None:
+        services.application_process_start(application=application)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
