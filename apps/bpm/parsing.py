@@ -11,6 +11,7 @@ one message saying what is wrong, and nothing is stored.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,12 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask as DefaultNoneTask
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -45,13 +49,31 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 # roles whose members work a process's user tasks
 QUEUE_ROLES = (Role.CIVIL_SERVANT, Role.INSTITUTION_ADMIN)
 FIELD_TYPES = {"string", "text", "integer", "number", "boolean", "enum", "date"}
-_CAMUNDA_TYPES = {"string": "string", "long": "integer", "boolean": "boolean", "enum": "enum", "date": "date"}
+_CAMUNDA_TYPES = {
+    "string": "string",
+    "textarea": "text",  # bpmn-js form editors write it
+    "long": "integer",
+    "boolean": "boolean",
+    "enum": "enum",
+    "date": "date",
+}
+
+
+class _StoredManualConverter(BpmnTaskSpecConverter):
+    """Restores `manual` as stored: SpiffWorkflow's NoneTask sets it to True in __init__, and Civitas
+    runs an abstract bpmn:task as a pass-through step (see _check_spec)."""
+
+    def from_dict(self, dct):
+        spec = super().from_dict(dct)
+        spec.manual = bool(dct.get("manual", spec.manual))
+        return spec
 
 
 def _serializer() -> BpmnWorkflowSerializer:
     # SpiffWorkflow's default configuration has no converter for plain BPMN service tasks
     config = dict(DEFAULT_CONFIG)
     config[DefaultServiceTask] = BpmnTaskSpecConverter
+    config[DefaultNoneTask] = _StoredManualConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
@@ -261,6 +283,12 @@ def _check_spec(spec, elements: dict[str, dict]) -> None:
                     check_expression(value)
         except UnsafeExpression as exc:
             raise fail(exc) from None
+        if isinstance(task_spec, NoneTask):
+            # an abstract bpmn:task says what happens, not how: a pass-through step, as in Camunda and Flowable
+            task_spec.manual = False
+        if isinstance(task_spec, ExclusiveGateway) and elements.get(task_spec.bpmn_id, {}).get("decided_by_person"):
+            # waits as a work item whose form chooses the branch (see _normalised)
+            task_spec.manual = True
         if isinstance(task_spec, ServiceTask):
             if task_spec.bpmn_id not in elements:
                 raise fail(_("a service task must name an action"))
@@ -268,22 +296,126 @@ def _check_spec(spec, elements: dict[str, dict]) -> None:
             task_spec.manual = True
 
 
+ROUTE_FIELD = "route"
+_RUNS_CODE = ("scriptTask", "serviceTask", "sendTask", "businessRuleTask")
+
+
+def _process_to_run(root: etree._Element) -> etree._Element | None:
+    """The process a file without any isExecutable="true" process runs: its collaboration's first
+    participant that has a start event, else the first such process in the file."""
+    processes = {p.get("id"): p for p in root.iter(_q(BPMN_NS, "process"))}
+    called = {c.get("calledElement") for c in root.iter(_q(BPMN_NS, "callActivity"))}
+
+    def runnable(process) -> bool:
+        return process is not None and process.find(_q(BPMN_NS, "startEvent")) is not None
+
+    for participant in root.iter(_q(BPMN_NS, "participant")):
+        process = processes.get(participant.get("processRef"))
+        if runnable(process) and process.get("id") not in called:
+            return process
+    return next((p for p in processes.values() if runnable(p) and p.get("id") not in called), None)
+
+
+def _undecided_gateway(gateway: etree._Element, flows: list[etree._Element]) -> bool:
+    """An exclusive gateway whose branches (other than the default) have no condition: a descriptive model."""
+    default = gateway.get("default")
+    return len(flows) > 1 and any(
+        not (f.findtext(_q(BPMN_NS, "conditionExpression")) or "").strip() for f in flows if f.get("id") != default
+    )
+
+
+def _normalised(root: etree._Element, elements: dict[str, dict]) -> etree._Element:
+    """A copy of the tree for SpiffWorkflow with what descriptive models leave open made explicit.
+
+    The stored file is never changed; only what the engine builds from it:
+    - a collapsed sub-process with nothing inside is an abstract step (a bpmn:task, so a no-op);
+    - an exclusive gateway whose branches have no conditions is decided by a person: each branch
+      gets the condition `route == "<its label>"` and the gateway waits as a work item whose form
+      asks for the route (an element-table entry marked decided_by_person)."""
+    tree = copy.deepcopy(root)
+    for sub in list(tree.iter(_q(BPMN_NS, "subProcess"))):
+        if sub.find(_q(BPMN_NS, "startEvent")) is None and sub.get("triggeredByEvent") != "true":
+            sub.tag = _q(BPMN_NS, "task")
+            sub.attrib.pop("triggeredByEvent", None)
+    nodes = {n.get("id"): n for n in tree.iter() if isinstance(n.tag, str) and n.get("id")}
+    for gateway in tree.iter(_q(BPMN_NS, "exclusiveGateway")):
+        flows = [f for f in tree.iter(_q(BPMN_NS, "sequenceFlow")) if f.get("sourceRef") == gateway.get("id")]
+        if not _undecided_gateway(gateway, flows):
+            continue
+        labels = {}
+        for flow in flows:
+            target = nodes.get(flow.get("targetRef"))
+            labels[flow.get("id")] = (
+                flow.get("name") or (target.get("name") if target is not None else "") or ""
+            ).strip()
+        if len(set(labels.values())) != len(labels) or not all(labels.values()):
+            labels = {flow_id: flow_id for flow_id in labels}  # ambiguous names: the flow ids
+        for flow in flows:
+            if flow.get("id") == gateway.get("default"):
+                continue
+            condition = flow.find(_q(BPMN_NS, "conditionExpression"))
+            if condition is None:
+                condition = etree.SubElement(flow, _q(BPMN_NS, "conditionExpression"))
+            if not (condition.text or "").strip():
+                condition.text = f"{ROUTE_FIELD} == {labels[flow.get('id')]!r}"
+        entry = elements.setdefault(gateway.get("id"), {"kind": "exclusiveGateway", "name": _label(gateway)})
+        entry.update(
+            {
+                "decided_by_person": True,
+                "role": Role.CIVIL_SERVANT,
+                "form": [
+                    {
+                        "name": ROUTE_FIELD,
+                        "type": "enum",
+                        "label": _label(gateway) or ROUTE_FIELD,
+                        "required": True,
+                        "options": list(labels.values()),
+                    }
+                ],
+            }
+        )
+    return tree
+
+
 def parse_bpmn(*, content: bytes, file_name: str) -> ParsedProcess:
     """Parse and check an uploaded BPMN file.
 
     Raises: ValidationFailed (code invalid_bpmn) naming the problem."""
     root = _safe_tree(content)
+    elements: dict[str, dict] = {}
+    for process in root.iter(_q(BPMN_NS, "process")):
+        elements.update(_elements(process))
+    executable = [p for p in root.iter(_q(BPMN_NS, "process")) if p.get("isExecutable", "true") == "true"]
+    descriptive = not executable
+    if descriptive:
+        chosen = _process_to_run(root)
+        if chosen is None:
+            raise refuse(_('The file has no executable process (a bpmn:process with isExecutable="true").'))
+        runs_code = [n for n in chosen.iter() if isinstance(n.tag, str) and etree.QName(n).localname in _RUNS_CODE]
+        if runs_code:
+            # its author said no engine runs it: its scripts and calls were not written to be run
+            raise refuse(
+                _(
+                    'The process “%(process)s” is marked isExecutable="false" but has steps that run code or '
+                    "actions (“%(element)s”); mark it executable if they are meant to run."
+                )
+                % {"process": _label(chosen), "element": _label(runs_code[0])}
+            )
+    engine_tree = _normalised(root, elements)
     parser = BpmnParser(validator=BpmnValidator())
     try:
-        parser.add_bpmn_xml(etree.ElementTree(root), filename=file_name)
-        process_ids = parser.get_process_ids()
-        if not process_ids:
-            raise refuse(_('The file has no executable process (a bpmn:process with isExecutable="true").'))
-        key = process_ids[0]
+        parser.add_bpmn_xml(etree.ElementTree(engine_tree), filename=file_name)
+        if descriptive:
+            # a model without isExecutable="true" (a descriptive one): all its processes may be read
+            for process_parser in parser.process_parsers.values():
+                process_parser.process_executable = True
+            key = chosen.get("id")
+        else:
+            process_ids = parser.get_process_ids()
+            if not process_ids:
+                raise refuse(_('The file has no executable process (a bpmn:process with isExecutable="true").'))
+            key = process_ids[0]
         process_node = next(p for p in root.iter(_q(BPMN_NS, "process")) if p.get("id") == key)
-        elements = {}
-        for process in root.iter(_q(BPMN_NS, "process")):
-            elements.update(_elements(process))
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except ValidationException as exc:
