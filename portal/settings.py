@@ -229,6 +229,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.permits.tasks.permits_expiry_task",
         "schedule": env.float("CIVITAS_PERMITS_EXPIRY_SECONDS", default=3600.0),
     },
+    "permits-violations-overdue": {
+        # violations not cured by their deadline become overdue and suspend their permits
+        "task": "apps.permits.tasks.violations_overdue_task",
+        "schedule": env.float("CIVITAS_PERMITS_VIOLATIONS_SECONDS", default=3600.0),
+    },
+    "permits-inspections-due": {
+        # schedules routine, risk-rated inspections of active permits that have none open
+        "task": "apps.permits.tasks.inspections_due_task",
+        "schedule": env.float("CIVITAS_PERMITS_INSPECTIONS_SECONDS", default=21600.0),
+    },
     "bpm-tick": {
         # fires due BPMN timers (SLA, expiry) and resumes service tasks whose cluster run finished
         "task": "apps.bpm.tasks.bpm_tick_task",
