@@ -4,9 +4,12 @@ through the services; and malicious files are refused with nothing stored."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.bpm import services
@@ -143,3 +146,152 @@ def test_a_descriptive_model_with_scripts_is_refused_rather_than_run(aurelia, ad
     )
     message = _refused(aurelia, ada, content)
     assert 'isExecutable="false"' in message and "Task 1" in message
+
+
+# --- SpiffWorkflow's own examples ----------------------------------------------------------------
+
+
+@pytest.fixture
+def engine_clock():
+    """SpiffWorkflow also fires a timer when any engine step finds it due by the wall clock (the
+    examples' PT0.03S timers would race the test): its clock stands still, and the tests move time
+    only through timers_fire_due(now=...)."""
+    frozen = timezone.now()
+
+    class _Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen if tz is not None else frozen.replace(tzinfo=None)
+
+    with mock.patch("SpiffWorkflow.bpmn.specs.event_definitions.timer.datetime", _Frozen):
+        yield frozen
+
+
+def _gateway_to(instance, element_id: str) -> list[list[str]]:
+    return [
+        e.details["to"]
+        for e in InstanceEvent.all_institutions.filter(
+            instance=instance, action="bpm.gateway_taken", element_id=element_id
+        ).order_by("pk")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("branch", "task", "values"),
+    [("a", "Enter Task 2a", {"FormField_0taj99h": "blue"}), ("b", "Enter Task 2b", {"FormField_1l30p68": True})],
+)
+def test_spiff_exclusive_gateway_with_camunda_forms(aurelia, ada, alice, branch, task, values):
+    version = _upload(aurelia, ada, "spiffworkflow/ExclusiveGatewayNavigation.bpmn")
+    assert version.elements["Activity_07iglj7"]["form"][0]["options"] == ["a", "b"]
+    assert version.elements["Activity_1b15riu"]["form"][0]["type"] == "text"  # camunda textarea
+    instance = _start(version, alice)
+    worked = _complete(
+        instance,
+        alice,
+        {"Enter Task 1": {"which_branch": branch}, task: values, "Enter Task 3": {"FormField_3nh4vhj": "Once upon"}},
+    )
+    assert worked == ["Enter Task 1", task, "Enter Task 3"]
+    assert instance.status == InstanceStatus.COMPLETED
+    target = {"a": "Activity_19ig0xo", "b": "Activity_1hx53cu"}[branch]
+    assert _gateway_to(instance, "Gateway_1lh8c45") == [[target]]
+    assert _reached(instance, "bpm.end_event") == ["Event_0im2hti"]
+
+
+def test_spiff_parallel_manual_tasks_and_a_comment_only_script(aurelia, ada, alice):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/ParallelWithScript.bpmn"), alice)
+    assert sorted(instance.active_elements) == ["user_task_A", "user_task_B", "user_task_C"]
+    assert _gateway_to(instance, "Gateway_1") == [["script_task_C", "user_task_A", "user_task_B"]]
+    assert "script_task_C" in InstanceEvent.all_institutions.filter(
+        instance=instance, action="bpm.script_run"
+    ).values_list("element_id", flat=True)
+    assert sorted(_complete(instance, alice)) == ["Task A", "Task B", "Task C"]
+    assert instance.status == InstanceStatus.COMPLETED
+    assert _reached(instance, "bpm.end_event") == ["Event_0exe5n0"]
+
+
+def test_spiff_intermediate_timer_with_a_date_from_the_data(aurelia, ada, alice):
+    now = timezone.now()
+    version = _upload(aurelia, ada, "spiffworkflow/Timer-Intermediate.bpmn20.xml")
+    instance = _start(version, alice, {"due_time": (now + dt.timedelta(days=1)).isoformat()})
+    assert instance.status == InstanceStatus.RUNNING and instance.next_timer_at is not None
+    assert services.timers_fire_due(now=now) == 0
+    assert services.timers_fire_due(now=now + dt.timedelta(days=2)) == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert _reached(instance, "bpm.timer_fired") == ["Due Time"]
+
+
+def test_spiff_non_interrupting_timer_on_a_user_task(aurelia, ada, alice, engine_clock):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/boundary_timer_on_task.bpmn"), alice)
+    assert "user_task" in instance.active_elements
+    assert services.timers_fire_due(now=engine_clock) == 0
+    assert services.timers_fire_due(now=engine_clock + dt.timedelta(minutes=1)) == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.RUNNING  # non-interrupting: the task is still there
+    assert _complete(instance, alice) == ["Say Anything"]
+    assert instance.status == InstanceStatus.COMPLETED
+    # the timer's branch ran its script (branches keep their own data: the end event's has False)
+    assert _reached(instance, "bpm.script_run") == ["Set timer_called", "update timer_called"]
+    assert _reached(instance, "bpm.end_event") == ["My End Event"]
+
+
+def test_spiff_non_executable_process_runs_its_abstract_task_through(aurelia, ada, alice):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/non-executable-process.bpmn"), alice)
+    assert instance.status == InstanceStatus.COMPLETED
+    assert _reached(instance, "bpm.step") == ["Activity_1jo1zac"]
+
+
+def test_spiff_subprocess_loop_until_the_answer_is_yes(aurelia, ada, alice, engine_clock):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/boundary.bpmn"), alice)
+    answers = iter(["No", "No", "Yes"])
+    worked = []
+    for _ in range(6):
+        items = _open_items(instance)
+        if not items:
+            break
+        item = items[0]
+        values = {"answer": next(answers)} if item.element_id == "Activity_Pester_Dad" else {}
+        with institution_scope(aurelia):
+            services.work_item_complete(item=item, actor=alice, values=values)
+        worked.append(item.element_id)
+    instance.refresh_from_db()
+    assert worked == ["Activity_09c27ms", *["Activity_Pester_Dad"] * 3, "StopCar"]
+    assert instance.status == InstanceStatus.COMPLETED
+    assert "Activity_1ya1db2" not in worked
+    assert _reached(instance, "bpm.end_event")[-1] == "Event_000aj7r"
+
+
+def test_spiff_interrupting_timer_on_a_subprocess(aurelia, ada, alice, engine_clock):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/boundary.bpmn"), alice)
+    assert _complete(instance, alice, limit=1) == ["ReadyTogo"]
+    assert "Activity_Pester_Dad" in instance.active_elements
+    assert services.timers_fire_due(now=engine_clock + dt.timedelta(minutes=1)) == 1
+    instance.refresh_from_db()
+    assert [i.element_id for i in _open_items(instance)] == ["Activity_1ya1db2"]  # Scream head off
+    assert _complete(instance, alice) == ["Scream head off", "Stop Car"]
+    assert instance.status == InstanceStatus.COMPLETED
+    assert "bpm.task_cancel" in InstanceEvent.all_institutions.filter(instance=instance).values_list(
+        "action", flat=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        # list comprehension and a subscript assignment: Python beyond the safe subset
+        ("spiffworkflow/ScriptTest.bpmn", "“SecondScript”: line 1: assign to a plain name"),
+        # its called process lives in another file (Civitas reads one file per process)
+        ("spiffworkflow/call_activity_end_event.bpmn", "Call_Activity_Get_Data"),
+    ],
+)
+def test_spiff_examples_refused_by_design(aurelia, ada, path, says):
+    assert says in _refused(aurelia, ada, (FIXTURES / path).read_bytes())
+
+
+def test_spiff_script_with_print_calls_is_refused_naming_the_element_and_line(aurelia, ada):
+    """call_activity_end_event.bpmn's own scripts, in a file of their own: print() is a call."""
+    content = (FIXTURES / "spiffworkflow/call_activity_end_event.bpmn").read_bytes()
+    content = content.replace(b'calledElement="Call_Activity_Get_Data"', b"")
+    content = content.replace(b"bpmn:callActivity", b"bpmn:task")
+    message = _refused(aurelia, ada, content)
+    assert "“Print Data”: line 1: only assignments of the form name = expression" in message
