@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.permits import views
+from apps.permits import inspection_views, views
 
 app_name = "permits"
 
@@ -31,4 +31,17 @@ urlpatterns = [
     path("permits/", views.permit_list, name="permit_list"),
     path("permits/<int:permit_id>/", views.permit_detail, name="permit"),
     path("permits/<int:permit_id>/status/", views.permit_status, name="permit_status"),
+    # enforcement: inspections and violations (inspection_views.py)
+    path(
+        "permits/<int:permit_id>/inspections/",
+        inspection_views.permit_inspection_schedule,
+        name="inspection_schedule",
+    ),
+    path("inspections/", inspection_views.inspection_list, name="inspection_list"),
+    path("inspections/<int:inspection_id>/", inspection_views.inspection_detail, name="inspection"),
+    path("inspections/<int:inspection_id>/report/", inspection_views.inspection_report, name="inspection_report"),
+    path("inspections/<int:inspection_id>/assign/", inspection_views.inspection_assign, name="inspection_assign"),
+    path("inspections/<int:inspection_id>/cancel/", inspection_views.inspection_cancel, name="inspection_cancel"),
+    path("violations/<int:violation_id>/cure/", inspection_views.violation_cure, name="violation_cure"),
+    path("violations/<int:violation_id>/waive/", inspection_views.violation_waive, name="violation_waive"),
 ]

@@ -338,7 +338,9 @@ def permit_list(request: HttpRequest, institution_slug: str) -> HttpResponse:
     return render(request, "permits/permit_list.html", {"page_obj": page_obj, "all_permits": holder is None})
 
 
-def _permit_page(request, permit, *, form=None, status=200) -> HttpResponse:
+def _permit_page(request, permit, *, form=None, status=200, enforcement=None) -> HttpResponse:
+    from apps.permits.inspection_views import permit_enforcement_context
+
     link = verify_url(permit.credential.uuid)
     return render(
         request,
@@ -350,6 +352,8 @@ def _permit_page(request, permit, *, form=None, status=200) -> HttpResponse:
             "is_admin": bool(request.institution_roles & services.ADMIN_ROLES),
             "form": form or forms.ReasonForm(),
             "PermitStatus": PermitStatus,
+            # inspections and violations (apps/permits/inspection_views.py)
+            **permit_enforcement_context(request, permit, **(enforcement or {})),
         },
         status=status,
     )
