@@ -126,6 +126,8 @@ OBJECT_MAKERS: dict[str, Callable[[SweepWorld], object]] = {
     "application_id": lambda w: permits_sweep.sweep_application(w).pk,
     "attachment_name": lambda w: permits_sweep.SWEEP_ATTACHMENT,
     "permit_id": lambda w: permits_sweep.sweep_permit(w).pk,
+    "inspection_id": lambda w: permits_sweep.sweep_inspection(w).pk,
+    "violation_id": lambda w: permits_sweep.sweep_violation(w).pk,
 }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.permits.api import views
+from apps.permits.api import inspections, views
 
 P = "institutions/<slug:institution_slug>/permits/"
 
@@ -22,4 +22,23 @@ urlpatterns = [
     path(f"{P}permits/", views.PermitListApi.as_view(), name="api-permits"),
     path(f"{P}permits/<int:permit_id>/", views.PermitDetailApi.as_view(), name="api-permit"),
     path(f"{P}permits/<int:permit_id>/status/", views.PermitStatusApi.as_view(), name="api-permit-status"),
+    # enforcement (api/inspections.py)
+    path(
+        f"{P}permits/<int:permit_id>/inspections/",
+        inspections.PermitInspectionsApi.as_view(),
+        name="api-permit-inspections",
+    ),
+    path(
+        f"{P}permits/<int:permit_id>/violations/",
+        inspections.PermitViolationsApi.as_view(),
+        name="api-permit-violations",
+    ),
+    path(f"{P}inspections/", inspections.InspectionListApi.as_view(), name="api-inspections"),
+    path(f"{P}inspections/<int:inspection_id>/", inspections.InspectionDetailApi.as_view(), name="api-inspection"),
+    path(f"{P}inspections/<int:inspection_id>/assign/", inspections.InspectionAssignApi.as_view()),
+    path(f"{P}inspections/<int:inspection_id>/report/", inspections.InspectionReportApi.as_view()),
+    path(f"{P}inspections/<int:inspection_id>/cancel/", inspections.InspectionCancelApi.as_view()),
+    path(f"{P}violations/", inspections.ViolationListApi.as_view(), name="api-violations"),
+    path(f"{P}violations/<int:violation_id>/cure/", inspections.ViolationCureApi.as_view()),
+    path(f"{P}violations/<int:violation_id>/waive/", inspections.ViolationWaiveApi.as_view()),
 ]

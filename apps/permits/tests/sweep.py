@@ -56,3 +56,34 @@ def sweep_permit(world):
     from apps.permits.models import Permit
 
     return Permit.all_institutions.get(application=sweep_application(world))  # tenancy: the sweep's own row
+
+
+def sweep_inspection(world):
+    """A scheduled inspection of the sweep permit (its type has no conditions: medium, at once), made once."""
+    if "inspection" not in world.__dict__:
+        from apps.permits import inspections
+        from apps.tenancy.scope import institution_scope
+
+        with institution_scope(world.aurelia):
+            world.__dict__["inspection"] = inspections.inspection_schedule(
+                permit=sweep_permit(world), kind="routine", actor=world.ada
+            )
+    return world.__dict__["inspection"]
+
+
+def sweep_violation(world):
+    """An open violation of the sweep permit, made once (fixture shortcut: created directly, the sweep
+    only needs an object of Aurelia's to ask for)."""
+    if "violation" not in world.__dict__:
+        import datetime as dt
+
+        from apps.permits.models import Violation
+
+        world.__dict__["violation"] = Violation.all_institutions.create(  # tenancy: the sweep's own row
+            institution=world.aurelia,
+            permit=sweep_permit(world),
+            inspection=sweep_inspection(world),
+            condition="Sweep condition",
+            cure_by=dt.date.today() + dt.timedelta(days=14),
+        )
+    return world.__dict__["violation"]

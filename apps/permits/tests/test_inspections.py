@@ -29,6 +29,7 @@ from apps.permits.models import (
 from apps.permits.tests.conftest import ANSWERS, make_type
 from apps.tenancy.scope import institution_scope
 from portal.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from portal.testing import api_as
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +107,8 @@ def _state():
     return (
         list(Inspection.all_institutions.values_list("pk", "status", "outcome", "findings")),
         list(Violation.all_institutions.values_list("pk", "status")),
-        AuditEvent.objects.count(),
+        # refused API calls are themselves logged (identity.api_forbidden and the like): not a change
+        AuditEvent.objects.exclude(action__startswith="identity.").count(),
     )
 
 
@@ -169,7 +171,7 @@ def test_who_schedules_and_what(permit, bob, ada, charlie, django_capture_on_com
         with pytest.raises(ValidationFailed):
             inspections.inspection_schedule(permit=permit, kind="surprise", actor=ada)
         services.permit_revoke(permit=permit, actor=ada, reason="Fraud.")
-    before = (before[0], before[1], AuditEvent.objects.count())
+    before = (before[0], before[1], AuditEvent.objects.exclude(action__startswith="identity.").count())
     with institution_scope(permit.institution), pytest.raises(InvalidTransition):
         inspections.inspection_schedule(permit=permit, kind=InspectionKind.FOLLOW_UP, actor=ada)
     assert _state() == before
@@ -362,3 +364,147 @@ def test_the_risk_run_listener_follows_only_inspections(aurelia, ada, alice, bob
     inspection.refresh_from_db()
     assert inspection.status == InspectionStatus.ASSESSING
     tasks.run_changed_listener(run_id=10**9, institution_id=aurelia.pk, event="finished")  # no such run: nothing
+
+
+# --- pages ---------------------------------------------------------------------------------------------
+
+
+def test_the_report_page_has_a_fieldset_per_condition_and_a_bad_report_is_400_keeping_what_was_entered(
+    client, permit, alice, bob, django_capture_on_commit_callbacks
+):
+    inspection = _schedule(permit, alice, django_capture_on_commit_callbacks)
+    url = f"{PAGES}inspections/{inspection.pk}/report/"
+    client.force_login(alice)
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('<fieldset class="condition') == len(CONDITIONS) and html.count("Condition 2:") == 1
+    assert 'type="radio" name="condition_0" value="met"' in html and 'name="note_1"' in html
+    assert CONDITIONS[1] in html
+
+    before = _state()
+    response = client.post(url, {"condition_0": "met", "condition_1": "not_met", "note_1": "", "notes": "Windy day"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'class="error-summary"' in html and 'href="#id_note_1"' in html
+    assert "Say what is wrong" in html
+    assert 'value="met" id="id_condition_0_0" checked' in html and "Windy day" in html
+    assert _state() == before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"condition_0": "met", "condition_1": "not_met", "note_1": "Too loud"})
+    assert response.status_code == 302
+    assert Violation.all_institutions.get().description == "Too loud"
+
+    client.force_login(bob)
+    assert client.get(url).status_code == 403
+    permit_page = client.get(f"{PAGES}permits/{permit.pk}/")
+    assert CONDITIONS[1].encode() in permit_page.content and b"Cure by" in permit_page.content
+    assert b"Confirm the cure" not in permit_page.content and b"Schedule an inspection" not in permit_page.content
+
+
+def test_staff_schedule_cure_and_list_from_the_pages(client, permit, alice, ada, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    page = client.get(f"{PAGES}permits/{permit.pk}/")
+    assert b"Schedule an inspection" in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{PAGES}permits/{permit.pk}/inspections/", {"kind": "routine"})
+    inspection = Inspection.all_institutions.get()
+    assert response.status_code == 302 and response.url == f"{PAGES}inspections/{inspection.pk}/"
+    assert client.post(f"{PAGES}permits/{permit.pk}/inspections/", {"kind": "routine"}).status_code == 400  # twice
+    detail = client.get(response.url)
+    assert detail.status_code == 200 and b"File the report" in detail.content
+    assert client.post(f"{PAGES}inspections/{inspection.pk}/assign/", {"myself": "1"}).status_code == 302
+    listing = client.get(f"{PAGES}inspections/?show=mine")
+    assert listing.status_code == 200 and b"Bob" in listing.content
+    _report(Inspection.all_institutions.get(), alice, django_capture_on_commit_callbacks, False, True)
+    violation = Violation.all_institutions.get()
+
+    before = _state()
+    response = client.post(f"{PAGES}violations/{violation.pk}/cure/", {"reason": ""})
+    assert response.status_code == 400 and b"Say how the violation was cured" in response.content
+    assert _state() == before
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{PAGES}violations/{violation.pk}/cure/", {"reason": "Exits cleared."})
+    assert response.status_code == 302
+    violation.refresh_from_db()
+    assert violation.status == ViolationStatus.CURED
+
+
+def test_another_institution_gets_404_on_pages_and_api(
+    client, permit, alice, charlie, django_capture_on_commit_callbacks
+):
+    inspection = _schedule(permit, alice, django_capture_on_commit_callbacks)
+    api = api_as(charlie)
+    before = _state()
+    client.force_login(charlie)
+    assert client.get(f"{PAGES}inspections/{inspection.pk}/report/").status_code == 404
+    assert client.post(f"{PAGES}inspections/{inspection.pk}/report/", {"condition_0": "met"}).status_code == 404
+    borealis = "/i/borealis/permits/"
+    assert client.get(f"{borealis}inspections/{inspection.pk}/").status_code == 404
+    assert api.get(f"{API}inspections/{inspection.pk}/").status_code == 404
+    assert api.post(f"{API}inspections/{inspection.pk}/cancel/", {"reason": "x"}, format="json").status_code == 404
+    assert api.get(f"/api/v1/institutions/borealis/permits/inspections/{inspection.pk}/").status_code == 404
+    assert _state() == before
+
+
+# --- API ---------------------------------------------------------------------------------------------
+
+
+def test_the_whole_enforcement_path_through_the_api(
+    permit, alice, ada, bob, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    staff, admin, holder = api_as(alice), api_as(ada), api_as(bob)
+    assert holder.post(f"{API}permits/{permit.pk}/inspections/", {"kind": "routine"}, format="json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"{API}permits/{permit.pk}/inspections/", {"kind": "routine"}, format="json")
+    assert response.status_code == 201, response.json()
+    inspection = response.json()
+    assert (inspection["status"], inspection["risk"]) == ("scheduled", "medium")
+    url = f"{API}inspections/{inspection['id']}/"
+    assert staff.get(url).json()["due_on"] == (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    assert admin.post(f"{url}assign/", {"inspector": alice.pk}, format="json").json()["inspector"] == alice.pk
+    assert admin.post(f"{url}assign/", {"inspector": bob.pk}, format="json").status_code == 400
+
+    before = _state()
+    bad = staff.post(f"{url}report/", {"findings": [{"condition": CONDITIONS[0], "met": True}]}, format="json")
+    assert bad.status_code == 400 and bad["Content-Type"].startswith("application/problem+json")
+    assert "condition_1" in json_of(bad)["errors"]
+    assert holder.post(f"{url}report/", {"findings": _findings(True, True)}, format="json").status_code == 403
+    assert _state() == before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = staff.post(
+            f"{url}report/", {"findings": _findings(False, True), "notes": "Visit at 10:00"}, format="json"
+        )
+    assert report.status_code == 200, report.json()
+    assert report.json()["outcome"] == "violations" and report.json()["findings"][0]["met"] is False
+
+    violations = holder.get(f"{API}permits/{permit.pk}/violations/").json()["results"]
+    assert [v["status"] for v in violations] == ["open"]
+    violation_id = violations[0]["id"]
+    assert holder.get(f"{API}violations/").status_code == 403
+    with django_assert_max_num_queries(12):
+        assert len(staff.get(f"{API}inspections/?mine=1").json()["results"]) == 1
+    assert staff.get(f"{API}inspections/?status=nonsense").status_code == 400
+    assert staff.post(f"{API}violations/{violation_id}/waive/", {"reason": "x"}, format="json").status_code == 403
+    waived = admin.post(f"{API}violations/{violation_id}/waive/", {"reason": "Minor, first time."}, format="json")
+    assert waived.status_code == 200 and waived.json()["status"] == "waived"
+    again = staff.post(f"{API}violations/{violation_id}/cure/", {"reason": "Done."}, format="json")
+    assert again.status_code == 409
+
+
+def json_of(response) -> dict:
+    import json
+
+    return json.loads(response.content)
+
+
+def test_cancelling_through_the_api_needs_a_reason(permit, alice, django_capture_on_commit_callbacks):
+    inspection = _schedule(permit, alice, django_capture_on_commit_callbacks)
+    staff = api_as(alice)
+    url = f"{API}inspections/{inspection.pk}/cancel/"
+    assert staff.post(url, {"reason": ""}, format="json").status_code == 400
+    response = staff.post(url, {"reason": "The stall moved away."}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert staff.get(f"{API}permits/{permit.pk}/inspections/").json()["results"][0]["status"] == "cancelled"
