@@ -132,6 +132,16 @@ def test_miwg_a40_the_first_pool_of_a_collaboration_runs(aurelia, ada, alice):
     assert _reached(instance, "bpm.end_event") == ["End Event 1"]
 
 
+def test_miwg_a41_signavio_collaboration_runs_its_first_pool(aurelia, ada, alice):
+    version = _upload(aurelia, ada, "miwg/A.4.1.bpmn")
+    assert version.definition.key == "sid-34746A54-1D7D-46CA-B219-0C4CEAE51170"
+    assert version.definition.name == "Pool 1"
+    instance = _start(version, alice)
+    assert instance.status == InstanceStatus.COMPLETED
+    assert _reached(instance, "bpm.step") == ["Task 1", "Task 2"]
+    assert _reached(instance, "bpm.end_event") == ["End Event 1"]
+
+
 def test_miwg_a21_conditional_flows_out_of_a_task_are_refused_with_the_reason(aurelia, ada):
     """Bonita's A.2.1 has two flows leaving a task (one conditional, one default); SpiffWorkflow
     supports branching only at gateways. Refused with the reason, nothing stored."""
