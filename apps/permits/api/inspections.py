@@ -67,17 +67,17 @@ class ViolationOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ScheduleInput(serializers.Serializer):
+class InspectionScheduleInput(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=[InspectionKind.ROUTINE, InspectionKind.FOLLOW_UP], default=InspectionKind.ROUTINE
     )
 
 
-class AssignInput(serializers.Serializer):
+class InspectionAssignInput(serializers.Serializer):
     inspector = serializers.IntegerField(required=False, help_text="a civil servant's user id; omitted: yourself")
 
 
-class ReportInput(serializers.Serializer):
+class InspectionReportInput(serializers.Serializer):
     # checked by the service (every condition answered, a note for each unmet one), as the page's form is
     findings = serializers.ListField(
         child=serializers.DictField(), help_text="one {condition, met, note} per condition"
@@ -85,7 +85,7 @@ class ReportInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ReasonInput(serializers.Serializer):
+class InspectionReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=inspections.NOTE_MAX_CHARS, allow_blank=True, default="")
 
 
@@ -101,10 +101,12 @@ class PermitInspectionsApi(InstitutionScopedAPIView):
         permit = selectors.permit_get(institution=request.institution, permit_id=permit_id)
         return _page(self, request, inspections.inspections_of_permit(permit=permit), InspectionOutput)
 
-    @extend_schema(operation_id="permits_inspections_create", request=ScheduleInput, responses={201: InspectionOutput})
+    @extend_schema(
+        operation_id="permits_inspections_create", request=InspectionScheduleInput, responses={201: InspectionOutput}
+    )
     def post(self, request, institution_slug, permit_id):
         """Schedule an inspection (civil servants, administrators): rated for risk by the type's agents."""
-        data = _parse(ScheduleInput, request)
+        data = _parse(InspectionScheduleInput, request)
         permit = selectors.permit_get(institution=request.institution, permit_id=permit_id)
         inspection = inspections.inspection_schedule(permit=permit, kind=data["kind"], actor=request.user)
         return created(InspectionOutput(inspection).data)
@@ -146,10 +148,10 @@ class InspectionDetailApi(InstitutionScopedAPIView):
 class InspectionAssignApi(InstitutionScopedAPIView):
     required_roles = inspections.SCHEDULER_ROLES
 
-    @extend_schema(operation_id="permits_inspections_assign", request=AssignInput, responses=InspectionOutput)
+    @extend_schema(operation_id="permits_inspections_assign", request=InspectionAssignInput, responses=InspectionOutput)
     def post(self, request, institution_slug, inspection_id):
         """A civil servant takes the inspection; an administrator assigns it to a civil servant."""
-        data = _parse(AssignInput, request)
+        data = _parse(InspectionAssignInput, request)
         inspection = inspections.inspection_get(institution=request.institution, inspection_id=inspection_id)
         inspector = request.user
         if "inspector" in data:
@@ -161,10 +163,10 @@ class InspectionAssignApi(InstitutionScopedAPIView):
 class InspectionReportApi(InstitutionScopedAPIView):
     required_roles = inspections.INSPECTOR_ROLES
 
-    @extend_schema(operation_id="permits_inspections_report", request=ReportInput, responses=InspectionOutput)
+    @extend_schema(operation_id="permits_inspections_report", request=InspectionReportInput, responses=InspectionOutput)
     def post(self, request, institution_slug, inspection_id):
         """File the report: every condition met or not, a note for each unmet one (which becomes a violation)."""
-        data = _parse(ReportInput, request)
+        data = _parse(InspectionReportInput, request)
         inspection = inspections.inspection_get(institution=request.institution, inspection_id=inspection_id)
         inspection = inspections.inspection_report(
             inspection=inspection, actor=request.user, findings=data["findings"], notes=data["notes"]
@@ -175,10 +177,10 @@ class InspectionReportApi(InstitutionScopedAPIView):
 class InspectionCancelApi(InstitutionScopedAPIView):
     required_roles = inspections.SCHEDULER_ROLES
 
-    @extend_schema(operation_id="permits_inspections_cancel", request=ReasonInput, responses=InspectionOutput)
+    @extend_schema(operation_id="permits_inspections_cancel", request=InspectionReasonInput, responses=InspectionOutput)
     def post(self, request, institution_slug, inspection_id):
         """Cancel an inspection not yet done, with a reason."""
-        data = _parse(ReasonInput, request)
+        data = _parse(InspectionReasonInput, request)
         inspection = inspections.inspection_get(institution=request.institution, inspection_id=inspection_id)
         inspection = inspections.inspection_cancel(inspection=inspection, actor=request.user, reason=data["reason"])
         return Response(InspectionOutput(inspection).data)
@@ -219,10 +221,10 @@ class ViolationListApi(InstitutionScopedAPIView):
 class ViolationCureApi(InstitutionScopedAPIView):
     required_roles = inspections.INSPECTOR_ROLES
 
-    @extend_schema(operation_id="permits_violations_cure", request=ReasonInput, responses=ViolationOutput)
+    @extend_schema(operation_id="permits_violations_cure", request=InspectionReasonInput, responses=ViolationOutput)
     def post(self, request, institution_slug, violation_id):
         """Confirm the holder cured the violation (`reason`: how); the last overdue one lifts its suspension."""
-        data = _parse(ReasonInput, request)
+        data = _parse(InspectionReasonInput, request)
         violation = inspections.violation_get(institution=request.institution, violation_id=violation_id)
         violation = inspections.violation_cure(violation=violation, actor=request.user, resolution=data["reason"])
         return Response(ViolationOutput(violation).data)
@@ -231,10 +233,10 @@ class ViolationCureApi(InstitutionScopedAPIView):
 class ViolationWaiveApi(InstitutionScopedAPIView):
     required_roles = inspections.WAIVER_ROLES
 
-    @extend_schema(operation_id="permits_violations_waive", request=ReasonInput, responses=ViolationOutput)
+    @extend_schema(operation_id="permits_violations_waive", request=InspectionReasonInput, responses=ViolationOutput)
     def post(self, request, institution_slug, violation_id):
         """Waive the violation with a reason (administrators)."""
-        data = _parse(ReasonInput, request)
+        data = _parse(InspectionReasonInput, request)
         violation = inspections.violation_get(institution=request.institution, violation_id=violation_id)
         violation = inspections.violation_waive(violation=violation, actor=request.user, reason=data["reason"])
         return Response(ViolationOutput(violation).data)
