@@ -68,8 +68,7 @@ def make_type(aurelia, ada, *, cluster=None, slug="street-event", attachments=("
             fee_currency="EUR",
             validity_days=30,
             cluster=cluster,
-            process_key="street_event_permit",
-            **extra,
+            **({"process_key": "street_event_permit"} | extra),
         )
 
 
