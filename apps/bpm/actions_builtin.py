@@ -13,7 +13,7 @@
   header; https only, except loopback addresses when DJANGO_DEBUG is on; a JSON object
   answer is merged into the task data.
 
-Issuing a credential is left to the permits work, which knows what a permit's credential holds.
+Issuing a permit's credential is permits' own action (`permits.issue`, apps/permits/process.py).
 """
 
 from __future__ import annotations
