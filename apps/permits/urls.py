@@ -31,6 +31,7 @@ urlpatterns = [
     path("permits/", views.permit_list, name="permit_list"),
     path("permits/<int:permit_id>/", views.permit_detail, name="permit"),
     path("permits/<int:permit_id>/status/", views.permit_status, name="permit_status"),
+    path("permits/<int:permit_id>/renew/", views.permit_renew, name="permit_renew"),
     # enforcement: inspections and violations (inspection_views.py)
     path(
         "permits/<int:permit_id>/inspections/",

@@ -257,3 +257,27 @@ def test_only_the_holder_renews_and_never_a_suspended_permit(
     with pytest.raises(InvalidTransition), institution_scope(aurelia):
         services.application_renew(permit=permit, applicant=bob)
     assert not PermitApplication.all_institutions.filter(renews=permit).exists()
+
+
+def test_the_holder_renews_from_the_permit_page_and_nobody_else_can(
+    client, aurelia, ada, bob, alice, charlie, django_capture_on_commit_callbacks
+):
+    permit = _issued(aurelia, ada, bob, alice, django_capture_on_commit_callbacks)
+    url = f"/i/aurelia/permits/permits/{permit.pk}/"
+    client.force_login(alice)
+    assert "Renew this permit" not in client.get(url).content.decode()
+    client.post(url + "renew/")  # staff read the permit, only the holder renews: refused with a message
+    client.force_login(charlie)
+    assert client.post(url + "renew/").status_code in (403, 404)  # another institution's permit
+    assert not PermitApplication.all_institutions.filter(renews=permit).exists()
+
+    client.force_login(bob)
+    assert "Renew this permit" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url + "renew/")
+    renewal = PermitApplication.all_institutions.get(renews=permit)
+    assert response.status_code == 302 and response.url.endswith(f"/applications/{renewal.pk}/")
+    page = client.get(url).content.decode()
+    assert "A renewal is under way" in page and "Renew this permit" not in page
+    client.post(url + "renew/")  # twice: refused with a message, nothing more
+    assert PermitApplication.all_institutions.filter(renews=permit).count() == 1
