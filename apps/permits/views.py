@@ -342,6 +342,7 @@ def _permit_page(request, permit, *, form=None, status=200, enforcement=None) ->
     from apps.permits.inspection_views import permit_enforcement_context
 
     link = verify_url(permit.credential.uuid)
+    renewal = services.renewal_open(permit)  # once: the button and the link to it read it
     return render(
         request,
         "permits/permit.html",
@@ -352,8 +353,8 @@ def _permit_page(request, permit, *, form=None, status=200, enforcement=None) ->
             "is_admin": bool(request.institution_roles & services.ADMIN_ROLES),
             "can_renew": permit.holder_id == request.user.pk
             and permit.status in services.RENEWABLE_STATUSES
-            and services.renewal_open(permit) is None,
-            "renewal": services.renewal_open(permit),
+            and renewal is None,
+            "renewal": renewal,
             "form": form or forms.ReasonForm(),
             "PermitStatus": PermitStatus,
             # inspections and violations (apps/permits/inspection_views.py)
