@@ -276,8 +276,8 @@ def _rating(run) -> tuple[str, str]:
     if run.status == ClusterRunStatus.FAILED:
         return Risk.HIGH, _("The agents could not rate the risk; %(choice)s.") % {"choice": cautious}
     if run.final_decision in Risk.values:
-        return run.final_decision, _("The agents rated the risk “%(risk)s” (confidence %(confidence)s%%).") % {
-            "risk": run.final_decision,
+        return run.final_decision, _("The agents’ rating: %(risk)s (confidence %(confidence)s%%).") % {
+            "risk": Risk(run.final_decision).label,
             "confidence": round((run.confidence or 0) * 100),
         }
     if run.status == ClusterRunStatus.FLAGGED:

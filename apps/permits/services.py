@@ -921,6 +921,8 @@ def application_renew(
         raise InvalidTransition(_("A suspended or revoked permit cannot be renewed."))
     if renewal_open(permit) is not None:
         raise Conflict(_("A renewal of this permit is already under way."))
+    if data is not None and not isinstance(data, dict):
+        raise ValidationFailed(errors={"data": [_("The answers must be an object.")]})
     previous = permit.application
     answers = {**previous.data, **(data or {})}
     carried = [a for a in previous.attachments if a["name"] not in (files or {})]

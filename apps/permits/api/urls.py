@@ -22,6 +22,7 @@ urlpatterns = [
     path(f"{P}permits/", views.PermitListApi.as_view(), name="api-permits"),
     path(f"{P}permits/<int:permit_id>/", views.PermitDetailApi.as_view(), name="api-permit"),
     path(f"{P}permits/<int:permit_id>/status/", views.PermitStatusApi.as_view(), name="api-permit-status"),
+    path(f"{P}permits/<int:permit_id>/renew/", views.PermitRenewApi.as_view(), name="api-permit-renew"),
     # enforcement (api/inspections.py)
     path(
         f"{P}permits/<int:permit_id>/inspections/",

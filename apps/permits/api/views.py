@@ -394,6 +394,30 @@ class PermitDetailApi(InstitutionScopedAPIView):
         return Response(PermitDetailOutput(permit).data)
 
 
+class RenewInput(serializers.Serializer):
+    data = serializers.JSONField(
+        required=False, default=dict, help_text="Answers to change, by field name; the others are the permit's."
+    )
+
+
+class PermitRenewApi(InstitutionScopedAPIView):
+    required_roles = ANY_MEMBER
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(operation_id="permits_renew", request=RenewInput, responses={201: ApplicationOutput})
+    def post(self, request, institution_slug, permit_id):
+        """The holder renews an active or expired permit: a new application with the permit's answers and
+        attachments, unless given anew (JSON, or multipart with `data` as a JSON string and the files named
+        after their attachment). One renewal at a time; the new permit starts where this one ends."""
+        data = _parse(RenewInput, request)
+        permit = selectors.permit_visible_get(
+            institution=request.institution, permit_id=permit_id, user=request.user, roles=request.institution_roles
+        )
+        files = {name: upload for name, upload in request.FILES.items()}
+        application = services.application_renew(permit=permit, applicant=request.user, data=data["data"], files=files)
+        return created(ApplicationOutput(application).data)
+
+
 class PermitStatusInput(ReasonInput):
     action = serializers.ChoiceField(choices=["suspend", "reinstate", "revoke"])
 

@@ -107,3 +107,40 @@ def test_list_endpoints_have_a_pinned_number_of_queries(aurelia, plain_type, bob
         client = api_as(user)
         with django_assert_max_num_queries(10):
             assert client.get(f"{BASE}{path}").status_code == 200
+
+
+def test_the_holder_renews_through_the_api_and_bad_input_changes_nothing(
+    permit_type, bob, alice, django_capture_on_commit_callbacks
+):
+    from apps.permits.models import Permit
+
+    citizen = api_as(bob)
+    upload = SimpleUploadedFile("plan.pdf", PDF, content_type="application/pdf")
+    with django_capture_on_commit_callbacks(execute=True):
+        application_id = citizen.post(
+            f"{BASE}applications/",
+            {"permit_type": "street-event", "data": json.dumps(ANSWERS), "site_plan": upload},
+            format="multipart",
+        ).json()["id"]
+    api_as(alice).post(f"{BASE}applications/{application_id}/decide/", {"decision": "approve"}, format="json")
+    permit = Permit.all_institutions.get(application_id=application_id)
+    url = f"{BASE}permits/{permit.pk}/renew/"
+    audit_before = AuditEvent.objects.filter(action__startswith="permits.").count()  # a refusal is audited apart
+
+    bad = citizen.post(url, {"data": {"crowd_size": "lots"}}, format="json")
+    assert bad.status_code == 400 and bad["Content-Type"].startswith("application/problem+json")
+    assert "crowd_size" in bad.json()["errors"]
+    assert citizen.post(url, {"data": "not an object"}, format="json").status_code == 400
+    refused = api_as(alice).post(url, {}, format="json")  # staff read the permit; only the holder renews
+    assert refused.status_code == 403
+    assert not PermitApplication.all_institutions.filter(renews=permit).exists()
+    assert AuditEvent.objects.filter(action__startswith="permits.").count() == audit_before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        renewed = citizen.post(url, {"data": {"crowd_size": 140}}, format="json")
+    assert renewed.status_code == 201, renewed.json()
+    renewal = PermitApplication.all_institutions.get(pk=renewed.json()["id"])
+    assert renewal.renews == permit and renewal.data["crowd_size"] == 140 and renewal.data["venue"] == "park"
+    again = citizen.post(url, {}, format="json")
+    assert again.status_code == 409 and again["Content-Type"].startswith("application/problem+json")
+    assert PermitApplication.all_institutions.filter(renews=permit).count() == 1
