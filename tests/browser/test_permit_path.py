@@ -306,3 +306,156 @@ def test_street_vending_is_issued_by_the_process_alone_in_the_browser_and_throug
 
     audit_log_verifies("permits.application.process_start", "permits.application.auto_approve")
     assert AuditEvent.objects.filter(action="permits.application.auto_approve").count() == 2
+
+
+# --- 2. event: a large crowd goes to the council, a small one to a civil servant ----------------------
+
+EVENT_FIELDS = [
+    {"name": "crowd_size", "label": "Expected crowd", "type": "number", "required": True},
+    {"name": "venue", "label": "Venue", "type": "choice", "required": True, "choices": ["park", "square"]},
+    {"name": "fee_paid", "label": "Fee paid", "type": "boolean", "required": True},
+]
+
+
+@pytest.fixture
+def events_council(aurelia, verified_email):
+    """A council whose mandate covers the permits review, three members with their second factor."""
+    from apps.feedback import services as feedback_services
+
+    with institution_scope(aurelia):
+        council = feedback_services.council_create(
+            institution=aurelia,
+            actor=None,
+            name="Events council",
+            mandate_task_types=[redteam.TASK_TYPE],
+            mandate_impacts=["medium", "high"],
+            quorum=3,
+            majority="simple",
+            deadline_hours=48,
+            escalation="institution_admin",
+        )
+        members = []
+        for username in ("carmen", "councillor1", "councillor2"):
+            user = citizen(aurelia, username, verified_email)
+            feedback_services.council_member_add(
+                council=council,
+                user=user,
+                kind="citizen",
+                term_start=dt.date.today() - dt.timedelta(days=1),
+                term_end=dt.date.today() + dt.timedelta(days=365),
+                actor=None,
+            )
+            enrol_totp(user)
+            members.append(user)
+    return council, members
+
+
+def test_an_event_goes_to_the_council_above_a_crowd_size_and_to_a_civil_servant_below(
+    page, browser, live_server, aurelia, ada, alice, bob, verified_email, events_council
+):
+    from apps.feedback.models import ReviewItem, Vote
+    from apps.notifications.models import Notification
+
+    council, members = events_council
+    upload_process(aurelia, ada, "event_permit.bpmn")
+    permit_type(
+        aurelia,
+        ada,
+        name="Event",
+        slug="event",
+        fields=EVENT_FIELDS,
+        process_key="event_permit",
+        # as the demo's Events cluster: a crowd of 1,000 or more is always flagged for the council
+        cluster=approvers(
+            aurelia, ada, "Events", ["crowd_size", "fee_paid"], high_impact={"field": "crowd_size", "threshold": 1000}
+        ),
+    )
+    verified_email(bob, alice)
+    base = live_server.url
+
+    # a citizen applies in the browser for a large event
+    log_in(page, base, "bob")
+    large = apply_in_browser(page, base, "Event", {"Expected crowd": 2500, "Venue": "square", "Fee paid": True})
+    expect(page.locator("#application-status")).to_have_text("Before the council")
+    expect(page.get_by_role("button", name="Approve and issue the permit")).to_have_count(0)  # not for him
+    assert_accessible(page)
+    large.refresh_from_db()
+    assert large.status == ApplicationStatus.IN_COUNCIL
+    assert "announce" in element_path(large.process_instance)  # the administrators are told
+    assert Notification.all_institutions.filter(recipient=ada, title__startswith="A large event").exists()
+    # the agents' run is the council's case
+    item = ReviewItem.all_institutions.get(council=council, subject_type="agents.cluster_run")
+    assert item.subject_id == str(large.cluster_run_id)
+
+    # each member votes in the browser; no permit before the council has decided
+    for number, member_user in enumerate(members, start=1):
+        log_out(page)
+        log_in_with_code(page, base, member_user.username)
+        page.goto(f"{base}/i/aurelia/councils/{council.pk}/")
+        page.get_by_role("link", name=f"Case {item.pk}: permits.review").click()
+        page.wait_for_load_state()
+        expect(page.get_by_role("region", name="The record")).to_contain_text("2500")
+        if number == 1:
+            assert_accessible(page)
+        page.get_by_label("Approve the proposed decision").check()
+        page.get_by_label("Your reason").fill(f"Member {number}: the square holds the crowd with the stewards planned.")
+        page.get_by_role("button", name="Cast my vote").click()
+        page.wait_for_load_state()
+        expect(page.locator(".messages")).to_contain_text(
+            "Your vote was recorded" if number < len(members) else "it completed the verdict"
+        )
+        assert Vote.all_institutions.filter(item=item).count() == number
+        if number < len(members):
+            large.refresh_from_db()
+            assert large.status == ApplicationStatus.IN_COUNCIL
+            assert not Permit.all_institutions.filter(application=large).exists()
+    expect(page.locator("#item-live").get_by_role("heading", name="The council's verdict")).to_be_visible()
+    assert_accessible(page)
+
+    # the verdict approves; the process issues the permit
+    large.refresh_from_db()
+    assert large.status == ApplicationStatus.ISSUED
+    assert large.decided_by is None  # the council decided, not a civil servant
+    assert large.process_instance.status == InstanceStatus.COMPLETED
+    permit = Permit.all_institutions.get(application=large)
+    assert permit.status == PermitStatus.ACTIVE and verify_credential(permit.credential.document)["verified"]
+    log_out(page)
+    log_in(page, base, "bob")
+    page.goto(f"{base}{PAGES}applications/{large.pk}/")
+    expect(page.locator("#application-status")).to_have_text("Permit issued")
+    expect(page.locator("main")).to_contain_text("The council Events council decided")
+
+    # a small event, applied for through the API, waits for a civil servant
+    client = api_client(browser, base, bob)
+    created = client.request.post(
+        f"{API}applications/", data={"permit_type": "event", "data": {"crowd_size": 150, "venue": "park", "fee_paid": True}}
+    )
+    assert created.status == 201, created.text()
+    small_id = created.json()["id"]
+    assert client.request.get(f"{API}applications/{small_id}/").json()["status"] == "awaiting_confirmation"
+    assert client.request.post(f"{API}applications/{small_id}/decide/", data={"decision": "approve"}).status == 403
+    client.close()
+    small = PermitApplication.all_institutions.get(pk=small_id)
+    assert "announce" not in element_path(small.process_instance)
+    assert ReviewItem.all_institutions.count() == 1  # no case for the council
+    assert not Permit.all_institutions.filter(application=small).exists()
+
+    # the civil servant confirms in the browser; the process issues
+    log_out(page)
+    log_in(page, base, "alice")
+    page.goto(f"{base}{PAGES}applications/{small_id}/")
+    expect(page.locator("#application-status")).to_have_text("Awaiting a civil servant")
+    assert_accessible(page)
+    page.get_by_role("button", name="Approve and issue the permit").click()
+    page.wait_for_load_state()
+    expect(page.locator("#application-status")).to_have_text("Permit issued")
+    small.refresh_from_db()
+    assert small.status == ApplicationStatus.ISSUED and small.decided_by == alice
+    assert Permit.all_institutions.get(application=small).status == PermitStatus.ACTIVE
+
+    audit_log_verifies(
+        "permits.application.to_council",
+        "permits.application.council_approve",
+        "permits.application.process_start",
+    )
+    assert not AuditEvent.objects.filter(action="permits.application.auto_approve").exists()  # never for events
