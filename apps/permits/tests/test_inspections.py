@@ -129,7 +129,7 @@ def test_the_agents_rate_the_risk_and_the_inspection_is_due_by_it(
     assert inspection.status == InspectionStatus.SCHEDULED
     assert inspection.risk == risk
     assert inspection.due_on == timezone.localdate() + dt.timedelta(days=days)
-    assert risk in inspection.risk_reason
+    assert str(Risk(risk).label) in inspection.risk_reason
     assert inspection.risk_run.record["permit"]["conditions"] == CONDITIONS
     assert inspection.risk_run.record["crowd_size"] == 120
     assert AuditEvent.objects.filter(action="permits.inspection.risk_rated", target_id=str(inspection.pk)).exists()
