@@ -9,7 +9,6 @@ the audit log verifies. axe-core runs on every page visited."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -194,6 +193,23 @@ def audit_log_verifies(*expected_actions: str) -> None:
     recorded = set(AuditEvent.objects.values_list("action", flat=True))
     missing = [action for action in expected_actions if action not in recorded]
     assert not missing, f"no audit event for {missing}; recorded: {sorted(recorded)}"
+
+
+def as_beat(task, **kwargs):
+    """Run a beat sweep as the worker would: in a thread of its own, not the one where Playwright's event
+    loop runs (the notifications it sends push through the channel layer with async_to_sync)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run():
+        try:
+            return task(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=60)
 
 
 def element_path(instance) -> list[str]:
@@ -428,7 +444,8 @@ def test_an_event_goes_to_the_council_above_a_crowd_size_and_to_a_civil_servant_
     # a small event, applied for through the API, waits for a civil servant
     client = api_client(browser, base, bob)
     created = client.request.post(
-        f"{API}applications/", data={"permit_type": "event", "data": {"crowd_size": 150, "venue": "park", "fee_paid": True}}
+        f"{API}applications/",
+        data={"permit_type": "event", "data": {"crowd_size": 150, "venue": "park", "fee_paid": True}},
     )
     assert created.status == 201, created.text()
     small_id = created.json()["id"]
@@ -459,3 +476,218 @@ def test_an_event_goes_to_the_council_above_a_crowd_size_and_to_a_civil_servant_
         "permits.application.process_start",
     )
     assert not AuditEvent.objects.filter(action="permits.application.auto_approve").exists()  # never for events
+
+
+# --- 3. building: pre-check, confirmation, inspection on a phone, violation, suspension, cure, expiry ----
+
+BUILDING_FIELDS = [
+    {"name": "plot", "label": "Plot number", "type": "text", "required": True},
+    {"name": "floors", "label": "Floors", "type": "number", "required": True},
+    {"name": "fee_paid", "label": "Fee paid", "type": "boolean", "required": True},
+]
+BUILDING_CONDITIONS = ["The foundations match the approved plans", "The site is fenced off from the street"]
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_building_permit_is_pre_checked_issued_inspected_suspended_reinstated_and_expires(
+    page, browser, live_server, aurelia, ada, alice, bob, verified_email
+):
+    upload_process(aurelia, ada, "building_permit.bpmn")
+    permit_type(
+        aurelia,
+        ada,
+        name="Building",
+        slug="building",
+        fields=BUILDING_FIELDS,
+        process_key="building_permit",
+        cluster=approvers(aurelia, ada, "Building review", ["plot", "floors"]),
+        conditions=BUILDING_CONDITIONS,
+        cure_days=14,
+        validity_days=730,
+    )
+    verified_email(bob, alice)
+    base = live_server.url
+
+    # the citizen applies in the browser; the process waits for a civil servant's pre-check
+    log_in(page, base, "bob")
+    application = apply_in_browser(page, base, "Building", {"Plot number": "B-17", "Floors": 3, "Fee paid": True})
+    expect(page.locator("#application-status")).to_have_text("Submitted")
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.SUBMITTED
+    assert application.cluster_run_id is None  # the agents have not seen it yet
+    assert page.goto(f"{base}/i/aurelia/bpm/queue/").status in (403, 404)  # the work queue is staff's
+
+    # a civil servant completes the pre-check from the BPM work queue
+    log_out(page)
+    log_in(page, base, "alice")
+    page.goto(f"{base}/i/aurelia/bpm/queue/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Work queue")
+    assert_accessible(page)
+    page.get_by_role("link", name="Pre-check the plans").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pre-check the plans")
+    assert_accessible(page)
+    expect(page.get_by_label("The site is in a heritage zone")).not_to_be_checked()
+    page.get_by_label("Note for the reviewers").fill("Plans complete; three floors within the zoning limit.")
+    page.get_by_role("button", name="Complete").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("The task “Pre-check the plans” is done.")
+
+    # the agents reviewed it; the civil servant approves and the process issues
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.AWAITING_CONFIRMATION
+    assert not Permit.all_institutions.filter(application=application).exists()
+    page.goto(f"{base}{PAGES}applications/{application.pk}/")
+    expect(page.locator("#application-status")).to_have_text("Awaiting a civil servant")
+    page.get_by_role("button", name="Approve and issue the permit").click()
+    page.wait_for_load_state()
+    expect(page.locator("#application-status")).to_have_text("Permit issued")
+    permit = Permit.all_institutions.get(application=application)
+    assert permit.status == PermitStatus.ACTIVE
+
+    # the process's first inspection step (the foundations) scheduled an inspection, medium risk
+    inspection = Inspection.all_institutions.get(permit=permit)
+    assert inspection.status == InspectionStatus.SCHEDULED and inspection.risk == "medium"
+    instance = application.process_instance
+    instance.refresh_from_db()
+    assert "foundations" in instance.active_elements
+
+    # the inspector takes it from the permit page
+    page.get_by_role("link", name="Open the permit and its QR code").click()
+    page.wait_for_load_state()
+    assert_accessible(page)
+    page.get_by_role("region", name="Inspections").get_by_role("link").first.click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inspection: Building")
+    assert_accessible(page)
+    page.get_by_role("button", name="Take it myself").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("The inspection is assigned.")
+    page.goto(f"{base}{PAGES}inspections/")  # her own inspections
+    expect(page.locator("main")).to_contain_text(bob.get_full_name() or "bob")
+    assert_accessible(page)
+
+    # on site, on a phone: a report without answers is refused and changes nothing
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}{PAGES}inspections/{inspection.pk}/")
+    page.get_by_role("link", name="File the report").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inspection report: Building")
+    assert_accessible(page)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]  # one column, no sideways
+    page.get_by_role("button", name="File the report").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    assert_accessible(page)  # with its errors
+    inspection.refresh_from_db()
+    assert inspection.status == InspectionStatus.SCHEDULED and not Violation.all_institutions.exists()
+
+    # the foundations are fine, the fence is missing: a violation with a deadline
+    foundations = page.get_by_role("group", name=f"Condition 1: {BUILDING_CONDITIONS[0]}")
+    foundations.get_by_label("Met", exact=True).check()
+    fence = page.get_by_role("group", name=f"Condition 2: {BUILDING_CONDITIONS[1]}")
+    fence.get_by_label("Not met", exact=True).check()
+    fence.get_by_label("Note").fill("No fence on the street side; the trench is open to passers-by.")
+    page.get_by_role("button", name="File the report").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("The report is filed.")
+    inspection.refresh_from_db()
+    assert inspection.outcome == InspectionOutcome.VIOLATIONS and inspection.inspector == alice
+    violation = Violation.all_institutions.get(permit=permit)
+    assert violation.status == ViolationStatus.OPEN
+    assert violation.condition == BUILDING_CONDITIONS[1]
+    assert violation.cure_by == dt.date.today() + dt.timedelta(days=14)
+    instance.refresh_from_db()
+    assert "completion" in instance.active_elements  # no heritage zone: on to the completed works
+    assert Inspection.all_institutions.filter(permit=permit, status=InspectionStatus.SCHEDULED).count() == 1
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # the holder reads the violation and its deadline; he cannot confirm a cure
+    log_out(page)
+    log_in(page, base, "bob")
+    page.goto(f"{base}{PAGES}permits/{permit.pk}/")
+    violations = page.get_by_role("region", name="Violations")
+    expect(violations).to_contain_text(BUILDING_CONDITIONS[1])
+    expect(violations).to_contain_text("No fence on the street side")
+    expect(violations.locator("time")).to_have_attribute("datetime", violation.cure_by.isoformat())
+    expect(page.get_by_role("button", name="Confirm the cure")).to_have_count(0)
+    assert page.goto(f"{base}{PAGES}inspections/{inspection.pk}/report/").status == 403
+
+    # before the deadline the sweep changes nothing; after it, the permit is suspended
+    assert as_beat(inspections.violations_overdue_sweep, today=violation.cure_by) == 0
+    permit.refresh_from_db()
+    assert permit.status == PermitStatus.ACTIVE
+    assert as_beat(inspections.violations_overdue_sweep, today=violation.cure_by + dt.timedelta(days=1)) == 1
+    permit.refresh_from_db()
+    violation.refresh_from_db()
+    assert (permit.status, violation.status) == (PermitStatus.SUSPENDED, ViolationStatus.OVERDUE)
+
+    # a verifier scanning the QR code, with no account, sees it suspended (the status list)
+    verifier = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    anonymous = verifier.new_page()
+    verify_page(anonymous, base, permit)
+    expect_verified(anonymous, error="suspended")
+    assert_accessible(anonymous)
+    page.goto(f"{base}{PAGES}permits/{permit.pk}/")
+    expect(page.locator("#permit-status")).to_have_text("Suspended")
+    expect(page.locator("main")).to_contain_text("not cured in time: the permit is suspended until it is.")
+
+    # the civil servant confirms the cure in the browser: the node reinstates the permit
+    log_out(page)
+    log_in(page, base, "alice")
+    page.goto(f"{base}{PAGES}permits/{permit.pk}/")
+    page.get_by_role("button", name="Confirm the cure").click()  # without saying how: refused
+    page.wait_for_load_state()
+    expect(page.get_by_role("alert")).to_contain_text("Say how the violation was cured.")
+    assert_accessible(page)
+    violation.refresh_from_db()
+    assert violation.status == ViolationStatus.OVERDUE
+    page.get_by_label("Reason").fill("A two-metre fence now closes the street side (photographed on site).")
+    page.get_by_role("button", name="Confirm the cure").click()
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text("The violation is closed.")
+    expect(page.locator("#permit-status")).to_have_text("Active")
+    permit.refresh_from_db()
+    violation.refresh_from_db()
+    assert (permit.status, violation.status) == (PermitStatus.ACTIVE, ViolationStatus.CURED)
+    verify_page(anonymous, base, permit)
+    expect_verified(anonymous)
+
+    # the permit ends: the expiry sweep marks it expired
+    assert as_beat(services.permits_expiry_sweep, now=permit.valid_until - dt.timedelta(days=1)) == (0, 1)  # reminded
+    permit.refresh_from_db()
+    assert permit.status == PermitStatus.ACTIVE
+    assert as_beat(services.permits_expiry_sweep, now=permit.valid_until + dt.timedelta(seconds=1)) == (1, 0)
+    permit.refresh_from_db()
+    assert permit.status == PermitStatus.EXPIRED
+    log_out(page)
+    log_in(page, base, "bob")
+    page.goto(f"{base}{PAGES}permits/{permit.pk}/")
+    expect(page.locator("#permit-status")).to_have_text("Expired")
+    expect(page.get_by_role("button", name="Renew this permit")).to_be_visible()  # the holder may renew
+    assert_accessible(page)
+    verifier.close()
+
+    # the same type applied for through the API also waits for the pre-check
+    client = api_client(browser, base, bob)
+    created = client.request.post(
+        f"{API}applications/", data={"permit_type": "building", "data": {"plot": "C-2", "floors": 1, "fee_paid": True}}
+    )
+    assert created.status == 201, created.text()
+    second = PermitApplication.all_institutions.get(pk=created.json()["id"])
+    client.close()
+    assert second.status == ApplicationStatus.SUBMITTED
+    assert WorkItem.all_institutions.filter(instance=second.process_instance, element_id="precheck").count() == 1
+
+    audit_log_verifies(
+        "permits.application.process_start",
+        "permits.inspection.report",
+        "permits.violation.overdue",
+        "permits.permit.suspend_violations",
+        "permits.violation.cure",
+        "permits.permit.reinstate",
+        "permits.permit.expire",
+    )
+    # the node suspended and reinstated, nobody by hand
+    for action in ("permits.permit.suspend_violations", "permits.permit.reinstate"):
+        assert list(AuditEvent.objects.filter(action=action).values_list("actor_type", "actor_id")) == [("system", "")]
