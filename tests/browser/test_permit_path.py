@@ -408,6 +408,8 @@ def test_an_event_goes_to_the_council_above_a_crowd_size_and_to_a_civil_servant_
         log_out(page)
         log_in_with_code(page, base, member_user.username)
         page.goto(f"{base}/i/aurelia/councils/{council.pk}/")
+        if number == 1:
+            assert_accessible(page)
         page.get_by_role("link", name=f"Case {item.pk}: permits.review").click()
         page.wait_for_load_state()
         expect(page.get_by_role("region", name="The record")).to_contain_text("2500")
@@ -512,6 +514,7 @@ def test_a_building_permit_is_pre_checked_issued_inspected_suspended_reinstated_
     log_in(page, base, "bob")
     application = apply_in_browser(page, base, "Building", {"Plot number": "B-17", "Floors": 3, "Fee paid": True})
     expect(page.locator("#application-status")).to_have_text("Submitted")
+    assert_accessible(page)
     application.refresh_from_db()
     assert application.status == ApplicationStatus.SUBMITTED
     assert application.cluster_run_id is None  # the agents have not seen it yet
@@ -631,6 +634,7 @@ def test_a_building_permit_is_pre_checked_issued_inspected_suspended_reinstated_
     page.goto(f"{base}{PAGES}permits/{permit.pk}/")
     expect(page.locator("#permit-status")).to_have_text("Suspended")
     expect(page.locator("main")).to_contain_text("not cured in time: the permit is suspended until it is.")
+    assert_accessible(page)
 
     # the civil servant confirms the cure in the browser: the node reinstates the permit
     log_out(page)
@@ -660,6 +664,9 @@ def test_a_building_permit_is_pre_checked_issued_inspected_suspended_reinstated_
     assert as_beat(services.permits_expiry_sweep, now=permit.valid_until + dt.timedelta(seconds=1)) == (1, 0)
     permit.refresh_from_db()
     assert permit.status == PermitStatus.EXPIRED
+    # at that moment the credential itself tells any verifier it has expired (its signed validUntil)
+    late = verify_credential(permit.credential.document, now=permit.valid_until + dt.timedelta(seconds=1))
+    assert not late["verified"] and "expired" in {e["code"] for e in late["errors"]}
     log_out(page)
     log_in(page, base, "bob")
     page.goto(f"{base}{PAGES}permits/{permit.pk}/")
