@@ -276,7 +276,7 @@ def _rating(run) -> tuple[str, str]:
     if run.status == ClusterRunStatus.FAILED:
         return Risk.HIGH, _("The agents could not rate the risk; %(choice)s.") % {"choice": cautious}
     if run.final_decision in Risk.values:
-        return run.final_decision, _("The agents’ rating: %(risk)s (confidence %(confidence)s%%).") % {
+        return run.final_decision, _("Rated by the agents: %(risk)s (confidence %(confidence)s%%).") % {
             "risk": Risk(run.final_decision).label,
             "confidence": round((run.confidence or 0) * 100),
         }
