@@ -487,6 +487,9 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {"level": "WARNING"},
         "django_structlog": {"level": LOG_LEVEL},
+        # SpiffWorkflow logs every task's state change at INFO; each step is in the instance's events
+        # and the audit log already
+        "spiff": {"level": "WARNING"},
     },
 }
 structlog.configure(

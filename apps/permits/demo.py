@@ -22,6 +22,7 @@ Idempotent: the processes, agents, clusters and types are made when missing; the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -247,11 +248,18 @@ def _tasks_inline():
     from portal.celery import app
 
     before = app.conf.task_always_eager
+    # two lines per task would drown the demo's summary
+    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "django_structlog.celery")]
+    levels = [logger.level for logger in loggers]
     app.conf.task_always_eager = True
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
         app.conf.task_always_eager = before
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def seed_demo(*, federation, stdout) -> None:
