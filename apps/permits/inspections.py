@@ -20,7 +20,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_append
 from apps.identity.credentials import services as credential_services
 from apps.notifications.services import notification_send
-from apps.permits import process, services
+from apps.permits import process, schema, services
 from apps.permits.models import (
     Inspection,
     InspectionKind,
@@ -159,7 +159,7 @@ def inspection_record(permit: Permit) -> dict:
         overdue=Count("pk", filter=Q(status=ViolationStatus.OVERDUE)),
     )
     return {
-        **application.data,
+        **schema.answers_for_agents(fields=permit.permit_type.fields, answers=application.data),
         "permit": {
             "type": permit.permit_type.slug,
             "permit": str(permit.uuid),

@@ -165,6 +165,23 @@ def _clean_value(field: dict, raw: Any) -> Any:
     raise ValueError(_("Unknown field type."))
 
 
+def answers_for_agents(*, fields: list[dict], answers: dict) -> dict:
+    """The answers as the agents read them: a number with decimals, stored as exact text, is a number
+    again (a rule compares it, a model scales it)."""
+    numbers = {f["name"] for f in fields if f["type"] == "number"}
+    return {key: _as_number(value) if key in numbers else value for key, value in answers.items()}
+
+
+def _as_number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:  # the type's fields may have changed since the answer was given: then it stays as it was
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    return float(number) if number.is_finite() else value
+
+
 def _empty(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 

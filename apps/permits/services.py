@@ -484,7 +484,7 @@ def review_record(application: PermitApplication) -> dict:
     """What the agents see: the answers at the top level, the metadata under `permit`."""
     permit_type = application.permit_type
     return {
-        **application.data,
+        **schema.answers_for_agents(fields=permit_type.fields, answers=application.data),
         "permit": {
             "type": permit_type.slug,
             "application": str(application.uuid),

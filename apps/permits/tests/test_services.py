@@ -355,3 +355,69 @@ def test_the_agents_decision_on_an_application_is_appealed_on_the_application_s_
     with institution_scope(application.institution), pytest.raises(Conflict):
         agents_review.cluster_run_appeal(run=run, person=bob, grounds="I disagree.")
     assert not ReviewItem.all_institutions.exists()
+
+
+def test_the_agents_read_a_number_with_decimals_as_a_number(aurelia, ada, bob, django_capture_on_commit_callbacks):
+    """Answers keep a decimal as exact text; a rule comparing it, or a model scaling it, gets a number."""
+    from apps.agents import services as agent_services
+    from apps.agents.clusters import services as cluster_services
+    from apps.agents.models import Agent, AgentStatus, ClusterRun
+
+    with institution_scope(aurelia):
+        agent = agent_services.agent_register(
+            institution=aurelia,
+            actor=ada,
+            name="Long events",
+            purpose="Refuses events over 2.25 hours.",
+            capabilities=["permits.decimal"],
+            engine="rules",
+            config={
+                "rule_set": "decimal",
+                "version": "1",
+                "rules": [
+                    {
+                        "id": "long",
+                        "version": "1",
+                        "expression": "duration > 2.25",
+                        "decision": "deny",
+                        "explanation": "Too long.",
+                    }
+                ],
+                "default_decision": "approve",
+                "default_explanation": "Short enough.",
+            },
+        )
+    Agent.all_institutions.filter(pk=agent.pk).update(status=AgentStatus.CERTIFIED)  # fixture shortcut
+    with institution_scope(aurelia):
+        cluster = cluster_services.cluster_create(
+            institution=aurelia,
+            actor=ada,
+            name="Decimals",
+            task_type="permits.decimal",
+            stages=[{"name": "rules", "agents": [str(agent.uid)]}],
+            allowed_decisions=["approve", "deny"],
+        )
+        permit_type = services.permit_type_create(
+            institution=aurelia,
+            actor=ada,
+            name="Concert",
+            slug="concert",
+            fields=[{"name": "duration", "label": "Hours", "type": "number", "required": True}],
+            attachments=[],
+            fee_amount="0",
+            fee_currency="EUR",
+            validity_days=1,
+            cluster=cluster,
+        )
+    decisions = {}
+    for hours in ("2.5", "2"):
+        with institution_scope(aurelia), django_capture_on_commit_callbacks(execute=True):
+            application = services.application_create(
+                permit_type=permit_type, applicant=bob, data={"duration": hours}, files={}
+            )
+        application.refresh_from_db()
+        assert application.data["duration"] == (hours if "." in hours else int(hours))  # stored exactly
+        run = ClusterRun.all_institutions.get(pk=application.cluster_run_id)
+        assert run.record["duration"] == float(hours)
+        decisions[hours] = application.agent_decision
+    assert decisions == {"2.5": "deny", "2": "approve"}
