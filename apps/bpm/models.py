@@ -101,6 +101,15 @@ class ProcessInstance(GuardedStatus, InstitutionOwned):
     def __str__(self) -> str:
         return f"{self.version} #{self.pk}"
 
+    @property
+    def active_steps(self) -> list[dict]:
+        """Where the instance waits: each element's id and its name in the diagram."""
+        elements = self.version.elements
+        return [
+            {"id": element_id, "name": elements.get(element_id, {}).get("name") or element_id}
+            for element_id in self.active_elements
+        ]
+
 
 class InstanceEvent(InstitutionOwned):
     """One step of an instance, as its history page shows it (each also an audit event)."""

@@ -158,7 +158,6 @@ def instance_list(request, institution_slug: str):
 def instance_detail(request, institution_slug: str, instance_id: int):
     _require(request, READERS)
     instance = selectors.instance_get(institution=request.institution, instance_id=instance_id)
-    elements = instance.version.elements
     return render(
         request,
         "bpm/instance_detail.html",
@@ -166,10 +165,7 @@ def instance_detail(request, institution_slug: str, instance_id: int):
             "instance": instance,
             "events": selectors.events_of(instance=instance),
             "work_items": selectors.work_items_of(instance=instance),
-            "active": [
-                {"id": element_id, "name": elements.get(element_id, {}).get("name") or element_id}
-                for element_id in instance.active_elements
-            ],
+            "active": instance.active_steps,
             "active_json": json.dumps(instance.active_elements),
             "viewer": _viewer_available(),
             "newer_versions": (

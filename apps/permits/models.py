@@ -76,8 +76,6 @@ S = ApplicationStatus
 OPEN_STATUSES = frozenset(
     {S.DRAFT, S.SUBMITTED, S.UNDER_REVIEW, S.INFORMATION_REQUESTED, S.AWAITING_CONFIRMATION, S.IN_COUNCIL}
 )
-# where a civil servant decides
-DECIDABLE_STATUSES = frozenset({S.SUBMITTED, S.AWAITING_CONFIRMATION})
 
 
 class PermitApplication(GuardedStatus, InstitutionOwned):

@@ -16,7 +16,6 @@ from apps.identity.credentials import services as credential_services
 from apps.notifications.services import notification_send
 from apps.permits import process, schema, uploads
 from apps.permits.models import (
-    DECIDABLE_STATUSES,
     ApplicationEvent,
     ApplicationStatus,
     Permit,
@@ -748,6 +747,23 @@ def _issue(application: PermitApplication, *, actor) -> Permit:
     return permit
 
 
+def process_failed(application: PermitApplication) -> bool:
+    from apps.bpm.models import InstanceStatus
+
+    instance = application.process_instance
+    return instance is not None and instance.status == InstanceStatus.FAILED
+
+
+def awaits_decision(application: PermitApplication) -> bool:
+    """Whether a civil servant decides the application now: the agents have proposed, or no agents review
+    it, or its process stopped on an error before the agents had it (nothing else would move it on)."""
+    if application.status == ApplicationStatus.AWAITING_CONFIRMATION:
+        return True
+    if application.status != ApplicationStatus.SUBMITTED:
+        return False
+    return not application.permit_type.cluster_id or process_failed(application)
+
+
 @transaction.atomic
 def application_decide(*, application: PermitApplication, actor, approve: bool, reason: str = "") -> PermitApplication:
     """A civil servant decides: confirms the agents' proposal or overturns it (with a reason), or decides a
@@ -761,9 +777,7 @@ def application_decide(*, application: PermitApplication, actor, approve: bool, 
         message=_("Only the institution's civil servants decide permit applications."),
     )
     application = _locked(application)
-    if application.status not in DECIDABLE_STATUSES or (
-        application.status == ApplicationStatus.SUBMITTED and application.permit_type.cluster_id
-    ):
+    if not awaits_decision(application):
         raise InvalidTransition(_("This application is not waiting for a civil servant's decision."))
     agents = application.agent_decision
     overturns = bool(agents) and (agents in APPROVING_DECISIONS) != approve

@@ -188,11 +188,9 @@ def _application_page(request, application, *, status=200, **forms_given) -> Htt
         "is_applicant": is_applicant,
         "is_decider": bool(roles & services.DECIDER_ROLES),
         "is_staff": bool(roles & STAFF_ROLES),
-        "can_decide": bool(roles & services.DECIDER_ROLES)
-        and (
-            application.status == ApplicationStatus.AWAITING_CONFIRMATION
-            or (application.status == ApplicationStatus.SUBMITTED and not application.permit_type.cluster_id)
-        ),
+        "can_decide": bool(roles & services.DECIDER_ROLES) and services.awaits_decision(application),
+        # staff follow the application's process (and learn when it stopped on an error)
+        "process": application.process_instance if roles & STAFF_ROLES else None,
         "decide_form": forms_given.get("decide_form") or forms.ReasonForm(),
         "question_form": forms_given.get("question_form") or forms.QuestionForm(),
         "answer_form": forms_given.get("answer_form") or forms.AnswerForm(),

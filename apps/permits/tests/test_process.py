@@ -281,3 +281,62 @@ def test_the_holder_renews_from_the_permit_page_and_nobody_else_can(
     assert "A renewal is under way" in page and "Renew this permit" not in page
     client.post(url + "renew/")  # twice: refused with a message, nothing more
     assert PermitApplication.all_institutions.filter(renews=permit).count() == 1
+
+
+BROKEN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:civitas="https://civitas.example/bpmn"
+    id="broken_defs" targetNamespace="https://civitas.example/processes">
+  <bpmn:process id="broken_permit" name="Broken permit" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="precheck" name="Pre-check" civitas:role="civil_servant">
+      <bpmn:extensionElements><civitas:field name="note" type="text" label="Note" /></bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:exclusiveGateway id="gate" default="f4"><bpmn:incoming>f2</bpmn:incoming>
+      <bpmn:outgoing>f3</bpmn:outgoing><bpmn:outgoing>f4</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:endEvent id="odd"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="done"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="precheck" />
+    <bpmn:sequenceFlow id="f2" sourceRef="precheck" targetRef="gate" />
+    <bpmn:sequenceFlow id="f3" sourceRef="gate" targetRef="odd">
+      <bpmn:conditionExpression>no_such_answer &gt; 3</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="gate" targetRef="done" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_process_that_fails_after_it_started_hands_the_application_to_a_civil_servant(
+    client, aurelia, ada, bob, alice, django_capture_on_commit_callbacks
+):
+    with institution_scope(aurelia):
+        bpm_services.definition_upload(institution=aurelia, actor=ada, file_name="broken.bpmn", content=BROKEN)
+    permit_type = make_type(aurelia, ada, cluster=make_cluster(aurelia, ada), process_key="broken_permit")
+    application = apply(permit_type, bob, django_capture_on_commit_callbacks)
+    assert application.status == ApplicationStatus.SUBMITTED  # the process waits for its pre-check
+    url = f"/i/aurelia/permits/applications/{application.pk}/"
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    assert "Pre-check" in page and "stopped on an error" not in page
+    assert "Approve and issue the permit" not in page  # the process has it, not yet a person
+    with pytest.raises(InvalidTransition), institution_scope(aurelia):
+        services.application_decide(application=application, actor=alice, approve=True)
+
+    item = WorkItem.all_institutions.get(instance=application.process_instance, element_id="precheck")
+    with institution_scope(aurelia), django_capture_on_commit_callbacks(execute=True):
+        bpm_services.work_item_complete(item=item, actor=alice, values={"note": "ok"})
+    application.refresh_from_db()
+    application.process_instance.refresh_from_db()
+    assert application.process_instance.status == InstanceStatus.FAILED
+    assert application.status == ApplicationStatus.SUBMITTED  # where it was: nothing lost
+
+    page = client.get(url).content.decode()
+    assert "stopped on an error" in page and "no_such_answer" in page
+    assert "Approve and issue the permit" in page
+    client.force_login(bob)
+    assert "stopped on an error" not in client.get(url).content.decode()  # the staff's concern, not the applicant's
+    with institution_scope(aurelia):
+        services.application_decide(application=application, actor=alice, approve=True)
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.ISSUED
+    assert Permit.all_institutions.filter(application=application, status=PermitStatus.ACTIVE).count() == 1
