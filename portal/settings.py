@@ -280,6 +280,9 @@ MFA_TOTP_ISSUER = "Civitas"
 # a used code is still refused a second time (allauth remembers it).
 MFA_TOTP_TOLERANCE = env.int("CIVITAS_TOTP_TOLERANCE", default=1)
 # Roles that may not use the portal until they have enrolled a second factor.
+# hosts BPMN webhooks may call; empty: any host whose addresses are all public (never this node's network)
+CIVITAS_BPM_WEBHOOK_HOSTS = env.list("CIVITAS_BPM_WEBHOOK_HOSTS", default=[])
+
 CIVITAS_MFA_REQUIRED_ROLES = ["council_member", "institution_admin", "auditor"]
 
 SESSION_COOKIE_HTTPONLY = True

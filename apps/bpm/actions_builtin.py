@@ -10,8 +10,9 @@
   `impact`; the call waits, and the council's verdict resumes it with
   `{"verdict", "decision"}` (the review subject "bpm.instance", apps/bpm/review.py).
 - `webhook`: POST the task data (or `payload`) as JSON to `url` with an HMAC-SHA256 signature
-  header; https only, except loopback addresses when DJANGO_DEBUG is on; a JSON object
-  answer is merged into the task data.
+  header; https to public addresses only (or to the hosts in CIVITAS_BPM_WEBHOOK_HOSTS), plain http
+  only to loopback addresses when DJANGO_DEBUG is on; a JSON object answer is merged into the task
+  data.
 
 Issuing a permit's credential is permits' own action (`permits.issue`, apps/permits/process.py).
 """
@@ -23,6 +24,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -141,10 +143,25 @@ def webhook_secret(institution) -> str:
 
 
 def webhook_url_check(url: str) -> str:
-    """Raises: ActionFailed when the address is not https (loopback http is allowed in development)."""
+    """An uploaded process must not turn the node against its own network (SSRF): https to a host whose
+    every address is public, or to a host the operator allows (CIVITAS_BPM_WEBHOOK_HOSTS); plain http
+    only to this machine, in development.
+
+    Raises: ActionFailed."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = (parts.hostname or "").lower()
+    allowed = {h.strip().lower() for h in settings.CIVITAS_BPM_WEBHOOK_HOSTS if h.strip()}
     if parts.scheme == "https" and host:
+        if allowed and host not in allowed:
+            raise ActionFailed(
+                _("This node calls webhooks only on the hosts its operator allows; %(host)s is not one of them.")
+                % {"host": host}
+            )
+        if host not in allowed and not _resolves_to_public_addresses(host, parts.port or 443):
+            raise ActionFailed(
+                _("Webhooks go to public addresses only; %(host)s is on a private or reserved network.")
+                % {"host": host}
+            )
         return url
     loopback = host == "localhost"
     with contextlib.suppress(ValueError):
@@ -152,6 +169,19 @@ def webhook_url_check(url: str) -> str:
     if parts.scheme == "http" and loopback and settings.DEBUG:
         return url
     raise ActionFailed(_("Webhooks go to https addresses only (http only to this machine, in development)."))
+
+
+def _resolves_to_public_addresses(host: str, port: int) -> bool:
+    """Whether every address the host resolves to is globally routable (no loopback, private, link-local,
+    shared or reserved address, which is where cloud metadata and internal services live).
+
+    Raises: ActionFailed when the name does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise ActionFailed(_("The webhook's host %(host)s could not be found.") % {"host": host}) from None
+    addresses = {info[4][0].split("%", 1)[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(address).is_global for address in addresses)
 
 
 def webhook(*, call, params: dict) -> dict:

@@ -183,6 +183,70 @@ def test_an_expiry_timer_waits_after_the_task_and_fires_when_due(aurelia, ada, a
     assert instance.status == InstanceStatus.COMPLETED
 
 
+# what the names of these tests resolve to (the machine has no DNS of its own for them)
+ADDRESSES = {
+    "registry.example.org": ["93.184.216.34"],
+    "intranet.example.org": ["10.20.0.7"],
+    "mixed.example.org": ["93.184.216.34", "fd00::1"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _dns(monkeypatch):
+    import socket
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in ADDRESSES:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in ADDRESSES[host]]
+
+    monkeypatch.setattr("apps.bpm.actions_builtin.socket.getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.1.10/hook",
+        "https://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "https://100.64.0.1/hook",  # shared address space
+        "https://intranet.example.org/hook",  # a public name for a private address
+        "https://mixed.example.org/hook",  # one private address among public ones is enough
+        "https://nowhere.example.org/hook",  # does not resolve
+        "http://registry.example.org/hook",
+        "ftp://registry.example.org/hook",
+        "https:///hook",
+    ],
+)
+def test_a_webhook_never_reaches_the_node_s_own_network(url, settings):
+    from apps.bpm.actions import ActionFailed
+    from apps.bpm.actions_builtin import webhook_url_check
+
+    settings.DEBUG = False
+    with pytest.raises(ActionFailed):
+        webhook_url_check(url)
+
+
+def test_a_webhook_goes_to_public_hosts_or_to_those_the_operator_allows(settings):
+    from apps.bpm.actions import ActionFailed
+    from apps.bpm.actions_builtin import webhook_url_check
+
+    settings.DEBUG = False
+    assert webhook_url_check("https://registry.example.org/hook") == "https://registry.example.org/hook"
+    settings.CIVITAS_BPM_WEBHOOK_HOSTS = ["intranet.example.org"]  # the operator names an internal host
+    assert webhook_url_check("https://intranet.example.org/hook")
+    with pytest.raises(ActionFailed, match="allows"):
+        webhook_url_check("https://registry.example.org/hook")  # a list, once given, is the only way out
+    settings.CIVITAS_BPM_WEBHOOK_HOSTS = []
+    settings.DEBUG = True  # development: plain http to this machine, for a receiver on the laptop
+    assert webhook_url_check("http://127.0.0.1:9000/hook")
+    with pytest.raises(ActionFailed):
+        webhook_url_check("http://registry.example.org/hook")
+
+
 class _Answer:
     status_code = 200
     content = b'{"registered": true}'
