@@ -6,6 +6,7 @@ text, number, boolean, date, choice. The same schema builds the web form and val
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
@@ -170,6 +171,26 @@ def answers_for_agents(*, fields: list[dict], answers: dict) -> dict:
     again (a rule compares it, a model scales it)."""
     numbers = {f["name"] for f in fields if f["type"] == "number"}
     return {key: _as_number(value) if key in numbers else value for key, value in answers.items()}
+
+
+def answers_for_people(*, fields: list[dict], answers: dict) -> list[dict]:
+    """The answers as the pages show them: each field's label in the type's order, yes or no, a date
+    (the template formats it for the reader's language); answers to fields the type no longer has come
+    last, under their name."""
+    shown = []
+    for field in fields:
+        if field["name"] not in answers:
+            continue
+        value = answers[field["name"]]
+        if field["type"] == "boolean" and isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        elif field["type"] == "date" and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = dt.date.fromisoformat(value)
+        shown.append({"label": field["label"], "value": value})
+    known = {f["name"] for f in fields}
+    shown.extend({"label": key, "value": value} for key, value in answers.items() if key not in known)
+    return shown
 
 
 def _as_number(value: Any) -> Any:

@@ -194,3 +194,22 @@ def test_the_dashboard_leads_citizens_and_civil_servants_to_permits(client, perm
     assert b"Apply for a permit or follow your applications" in client.get("/i/aurelia/").content
     client.force_login(alice)
     assert b"Open the permit applications" in client.get("/i/aurelia/").content
+
+
+def test_the_answers_read_with_their_labels_yes_or_no_and_a_date(
+    client, plain_type, bob, alice, django_capture_on_commit_callbacks
+):
+    from apps.permits import services
+    from apps.permits.tests.conftest import ANSWERS
+
+    with institution_scope(plain_type.institution), django_capture_on_commit_callbacks(execute=True):
+        application = services.application_create(permit_type=plain_type, applicant=bob, data=ANSWERS, files={})
+        services.application_decide(application=application, actor=alice, approve=True)
+    permit = Permit.all_institutions.get(application=application)
+    client.force_login(bob)
+    for url in (f"/i/aurelia/permits/applications/{application.pk}/", f"/i/aurelia/permits/permits/{permit.pk}/"):
+        page = client.get(url).content.decode()
+        assert "<dt>Expected crowd</dt><dd>120</dd>" in page
+        assert "<dt>Fee paid</dt><dd>Yes</dd>" in page
+        assert "<dt>Date</dt><dd>June 1, 2027</dd>" in page
+        assert "crowd_size" not in page and "True" not in page
