@@ -37,7 +37,7 @@ from apps.bpm import services as bpm_services
 from apps.bpm.models import ProcessDefinition, WorkItem, WorkItemStatus
 from apps.feedback import services as feedback_services
 from apps.feedback.models import Council, ItemStatus, ReviewItem
-from apps.permits import inspections, services
+from apps.permits import inspections, review, services
 from apps.permits.models import ApplicationStatus, Inspection, InspectionStatus, Permit, PermitApplication, PermitType
 from apps.tenancy.scope import institution_scope
 
@@ -478,9 +478,17 @@ class _Story:
                 "Agreed: a shorter party without amplification could be approved.",
             ],
         )
-        self._apply(
-            "event", "jonas", event_answers(zone="park", crowd_size=80, duration_hours=2)
-        )  # a civil servant's queue
+        # a civil servant overturns the agents; the organiser appeals to the Events council
+        appealed = self._apply("event", "dora", event_answers(crowd_size=150, duration_hours=2))
+        if appealed.status == ApplicationStatus.AWAITING_CONFIRMATION:
+            self._decide(appealed, approve=False, reason="The park is booked for the city marathon that Sunday.")
+            review.application_appeal(
+                application=appealed,
+                person=self.users["dora"],
+                grounds="The marathon passes the park in the morning; our concert starts at 16:00 on the far lawn.",
+            )
+        # a small picnic concert waits in the civil servants' queue
+        self._apply("event", "jonas", event_answers(zone="park", crowd_size=80, duration_hours=2))
 
     def _council_decides(self, application: PermitApplication, decision: str, reasons: list[str]) -> None:
         """The Events council's sitting members decide the flagged case, each vote with its reason: they

@@ -67,7 +67,7 @@ def test_the_demo_has_every_state_to_explore_and_seeding_again_changes_nothing(s
     assert {ViolationStatus.OPEN, ViolationStatus.OVERDUE, ViolationStatus.CURED} <= set(
         Violation.all_institutions.values_list("status", flat=True)
     )
-    assert "Permit issued 8" in output and "Before the council 1" in output
+    assert "Permit issued 8" in output and "Before the council 2" in output
 
     # street vending: the agents' approval stood, nobody confirmed it
     vending = application("street-vending", "clara")
@@ -80,6 +80,9 @@ def test_the_demo_has_every_state_to_explore_and_seeding_again_changes_nothing(s
     assert council_case.data["crowd_size"] == 2500
     item = ReviewItem.all_institutions.get(subject_id=str(council_case.cluster_run_id), status=ItemStatus.OPEN)
     assert item.council.name == "Events council"
+    appealed = application("event", "dora", ApplicationStatus.IN_COUNCIL)  # sam refused; dora appealed
+    assert appealed.decided_by.username == "sam"
+    assert ReviewItem.all_institutions.get(subject_id=str(appealed.pk), kind="appeal").status == ItemStatus.OPEN
     approved_by_council = application("event", "dora")
     assert approved_by_council.status == ApplicationStatus.ISSUED and approved_by_council.decided_by is None
     # building: the pre-check waits in the civil servants' queue; inspections and violations follow issuance
