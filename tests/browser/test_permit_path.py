@@ -34,6 +34,7 @@ from apps.permits.models import (
     Violation,
     ViolationStatus,
 )
+from apps.permits.tests.test_process import element_path
 from apps.tenancy.scope import institution_scope
 from portal.testing import UserFactory, current_totp_code, enrol_totp, member
 from tests.browser.conftest import axe_violations, chromium_missing_reason, format_violations, log_in
@@ -210,17 +211,6 @@ def as_beat(task, **kwargs):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result(timeout=60)
-
-
-def element_path(instance) -> list[str]:
-    from apps.bpm.models import InstanceEvent
-
-    return list(
-        InstanceEvent.all_institutions.filter(instance=instance)  # tenancy: the test's own instance
-        .exclude(element_id="")
-        .order_by("pk")
-        .values_list("element_id", flat=True)
-    )
 
 
 # --- 1. street vending: the agents' approval stands, the process issues ------------------------------
