@@ -52,7 +52,12 @@ def applications_of_applicant(*, institution, user) -> QuerySet[PermitApplicatio
 
 def application_get(*, institution, application_id: int) -> PermitApplication:
     """Raises: Http404 unless it is this institution's."""
-    found = _applications(institution).select_related("cluster_run", "decided_by").filter(pk=application_id).first()
+    found = (
+        _applications(institution)
+        .select_related("cluster_run", "decided_by", "process_instance__version__definition")
+        .filter(pk=application_id)
+        .first()
+    )
     if found is None:
         raise Http404
     return found
