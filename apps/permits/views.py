@@ -179,6 +179,15 @@ def application_list(request: HttpRequest, institution_slug: str) -> HttpRespons
     )
 
 
+def _next_steps(application) -> list[str]:
+    from apps.bpm.models import InstanceStatus
+
+    instance = application.process_instance
+    if instance is None or instance.status != InstanceStatus.RUNNING:
+        return []
+    return [step["name"] for step in instance.active_steps]
+
+
 def _application_page(request, application, *, status=200, **forms_given) -> HttpResponse:
     roles = request.institution_roles
     is_applicant = application.applicant_id == request.user.pk
@@ -190,8 +199,10 @@ def _application_page(request, application, *, status=200, **forms_given) -> Htt
         "is_decider": bool(roles & services.DECIDER_ROLES),
         "is_staff": bool(roles & STAFF_ROLES),
         "can_decide": bool(roles & services.DECIDER_ROLES) and services.awaits_decision(application),
-        # staff follow the application's process (and learn when it stopped on an error)
+        # staff follow the application's process (and learn when it stopped on an error); the applicant
+        # reads the steps it waits at, in the words of the diagram
         "process": application.process_instance if roles & STAFF_ROLES else None,
+        "next_steps": _next_steps(application) if is_applicant else [],
         "decide_form": forms_given.get("decide_form") or forms.ReasonForm(),
         "question_form": forms_given.get("question_form") or forms.QuestionForm(),
         "answer_form": forms_given.get("answer_form") or forms.AnswerForm(),

@@ -340,3 +340,23 @@ def test_a_process_that_fails_after_it_started_hands_the_application_to_a_civil_
     application.refresh_from_db()
     assert application.status == ApplicationStatus.ISSUED
     assert Permit.all_institutions.filter(application=application, status=PermitStatus.ACTIVE).count() == 1
+
+
+def test_the_applicant_reads_the_step_their_application_waits_at(
+    client, aurelia, ada, bob, alice, django_capture_on_commit_callbacks
+):
+    upload(aurelia, ada, "building_permit.bpmn")
+    permit_type = make_type(aurelia, ada, cluster=make_cluster(aurelia, ada), process_key="building_permit")
+    application = apply(permit_type, bob, django_capture_on_commit_callbacks)
+    url = f"/i/aurelia/permits/applications/{application.pk}/"
+    client.force_login(bob)
+    page = client.get(url).content.decode()
+    assert '<p id="next-steps">Now: Pre-check the plans</p>' in page
+    assert "Its process" not in page  # the staff's panel, with the instance's link
+    item = WorkItem.all_institutions.get(instance=application.process_instance, element_id="precheck")
+    with institution_scope(aurelia), django_capture_on_commit_callbacks(execute=True):
+        bpm_services.work_item_complete(item=item, actor=alice, values={"heritage_zone": "false"})
+    assert "Now: Agents review; a civil servant confirms" in client.get(url).content.decode()
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    assert "Its process" in page and 'id="next-steps"' not in page
