@@ -198,7 +198,7 @@ TYPES = {
         "fields": [
             _field("zone", "Zone", "choice", choices=["park", "commercial", "residential", "historic_centre"]),
             _field("crowd_size", "Expected crowd", "number"),
-            _field("duration_hours", "Duration (whole hours)", "number"),
+            _field("duration_hours", "Duration (hours)", "number"),
             _field("amplified_sound", "Amplified sound", "boolean", required=False),
             _field("prior_violations", "Violations of the organiser in the last three years", "number"),
             _field("fee_paid", "I have paid the fee", "boolean"),
