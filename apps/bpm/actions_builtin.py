@@ -19,12 +19,12 @@ Issuing a permit's credential is permits' own action (`permits.issue`, apps/perm
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,7 +142,26 @@ def webhook_secret(institution) -> str:
     return salted_hmac("civitas.bpm.webhook", institution.did or institution.slug, algorithm="sha256").hexdigest()
 
 
-def webhook_url_check(url: str) -> str:
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a webhook goes: the URL as written, and the address checked for it, which the connection
+    uses (a second lookup could answer otherwise: DNS rebinding)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+
+    @property
+    def host_header(self) -> str:
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def webhook_target(url: str) -> WebhookTarget:
     """An uploaded process must not turn the node against its own network (SSRF): https to a host whose
     every address is public, or to a host the operator allows (CIVITAS_BPM_WEBHOOK_HOSTS); plain http
     only to this machine, in development.
@@ -150,6 +169,11 @@ def webhook_url_check(url: str) -> str:
     Raises: ActionFailed."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ActionFailed(_("The webhook's address has an invalid port.")) from None
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     allowed = {h.strip().lower() for h in settings.CIVITAS_BPM_WEBHOOK_HOSTS if h.strip()}
     if parts.scheme == "https" and host:
         if allowed and host not in allowed:
@@ -157,37 +181,77 @@ def webhook_url_check(url: str) -> str:
                 _("This node calls webhooks only on the hosts its operator allows; %(host)s is not one of them.")
                 % {"host": host}
             )
-        if host not in allowed and not _resolves_to_public_addresses(host, parts.port or 443):
+        addresses = _addresses(host, port)
+        if host not in allowed and not all(ipaddress.ip_address(a).is_global for a in addresses):
             raise ActionFailed(
                 _("Webhooks go to public addresses only; %(host)s is on a private or reserved network.")
                 % {"host": host}
             )
-        return url
-    loopback = host == "localhost"
-    with contextlib.suppress(ValueError):
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    if parts.scheme == "http" and loopback and settings.DEBUG:
-        return url
+        return WebhookTarget(url=url, scheme="https", host=host, port=port, address=addresses[0], path=path)
+    if parts.scheme == "http" and settings.DEBUG and host:
+        addresses = _addresses(host, port)
+        if all(ipaddress.ip_address(a).is_loopback for a in addresses):
+            return WebhookTarget(url=url, scheme="http", host=host, port=port, address=addresses[0], path=path)
     raise ActionFailed(_("Webhooks go to https addresses only (http only to this machine, in development)."))
 
 
-def _resolves_to_public_addresses(host: str, port: int) -> bool:
-    """Whether every address the host resolves to is globally routable (no loopback, private, link-local,
-    shared or reserved address, which is where cloud metadata and internal services live).
+def _addresses(host: str, port: int) -> list[str]:
+    """The host's addresses, in the resolver's order.
 
     Raises: ActionFailed when the name does not resolve."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise ActionFailed(_("The webhook's host %(host)s could not be found.") % {"host": host}) from None
-    addresses = {info[4][0].split("%", 1)[0] for info in infos}
-    return bool(addresses) and all(ipaddress.ip_address(address).is_global for address in addresses)
+    addresses = list(dict.fromkeys(info[4][0].split("%", 1)[0] for info in infos))
+    if not addresses:
+        raise ActionFailed(_("The webhook's host %(host)s could not be found.") % {"host": host})
+    return addresses
+
+
+def _deliver(target: WebhookTarget, *, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """POST to the checked address (TLS still verifies the certificate for the host name); no redirects,
+    no retries; at most WEBHOOK_MAX_ANSWER_BYTES + 1 bytes of the answer are read.
+
+    Raises: urllib3.exceptions.HTTPError, OSError."""
+    import certifi
+    import urllib3
+
+    timeout = urllib3.Timeout(total=WEBHOOK_TIMEOUT_SECONDS)
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False, maxsize=1)
+    with pool:
+        response = pool.urlopen(
+            "POST",
+            target.path,
+            body=body,
+            headers={**headers, "Host": target.host_header},
+            redirect=False,
+            preload_content=False,
+        )
+        try:
+            content = response.read(WEBHOOK_MAX_ANSWER_BYTES + 1)
+        finally:
+            response.release_conn()
+    return response.status, content
 
 
 def webhook(*, call, params: dict) -> dict:
-    import requests
+    import urllib3
 
-    url = webhook_url_check(_text(params, "url"))
+    target = webhook_target(_text(params, "url"))
     payload = params.get("payload")
     body = json.dumps(
         {
@@ -200,26 +264,21 @@ def webhook(*, call, params: dict) -> dict:
         separators=(",", ":"),
     ).encode()
     signature = hmac.new(webhook_secret(call.institution).encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: f"sha256={signature}",
+        "X-Civitas-Delivery": str(call.pk),
+    }
     try:
-        response = requests.post(
-            url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: f"sha256={signature}",
-                "X-Civitas-Delivery": str(call.pk),
-            },
-            timeout=WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
+        status, content = _deliver(target, body=body, headers=headers)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ActionFailed(_("The webhook could not be reached: %(error)s") % {"error": type(exc).__name__}) from None
-    if not 200 <= response.status_code < 300:
-        raise ActionFailed(_("The webhook answered %(status)d.") % {"status": response.status_code})
+    if not 200 <= status < 300:
+        raise ActionFailed(_("The webhook answered %(status)d.") % {"status": status})
     answer: Any = {}
-    if response.content and len(response.content) <= WEBHOOK_MAX_ANSWER_BYTES:
+    if content and len(content) <= WEBHOOK_MAX_ANSWER_BYTES:
         try:
-            answer = response.json()
+            answer = json.loads(content)
         except ValueError:
             answer = {}
     return answer if isinstance(answer, dict) else {}

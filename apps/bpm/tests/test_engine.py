@@ -196,9 +196,15 @@ def _dns(monkeypatch):
     import socket
 
     def getaddrinfo(host, port, *args, **kwargs):
-        if host not in ADDRESSES:
+        import ipaddress
+
+        try:
+            addresses = [str(ipaddress.ip_address(host))]  # a literal address resolves to itself
+        except ValueError:
+            addresses = {**ADDRESSES, "localhost": ["127.0.0.1"]}.get(host)
+        if addresses is None:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in ADDRESSES[host]]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in addresses]
 
     monkeypatch.setattr("apps.bpm.actions_builtin.socket.getaddrinfo", getaddrinfo)
 
@@ -223,36 +229,116 @@ def _dns(monkeypatch):
 )
 def test_a_webhook_never_reaches_the_node_s_own_network(url, settings):
     from apps.bpm.actions import ActionFailed
-    from apps.bpm.actions_builtin import webhook_url_check
+    from apps.bpm.actions_builtin import webhook_target
 
     settings.DEBUG = False
     with pytest.raises(ActionFailed):
-        webhook_url_check(url)
+        webhook_target(url)
 
 
 def test_a_webhook_goes_to_public_hosts_or_to_those_the_operator_allows(settings):
     from apps.bpm.actions import ActionFailed
-    from apps.bpm.actions_builtin import webhook_url_check
+    from apps.bpm.actions_builtin import webhook_target
 
     settings.DEBUG = False
-    assert webhook_url_check("https://registry.example.org/hook") == "https://registry.example.org/hook"
+    target = webhook_target("https://registry.example.org/hook?x=1")
+    assert (target.address, target.host, target.port, target.path) == (
+        "93.184.216.34",
+        "registry.example.org",
+        443,
+        "/hook?x=1",
+    )
     settings.CIVITAS_BPM_WEBHOOK_HOSTS = ["intranet.example.org"]  # the operator names an internal host
-    assert webhook_url_check("https://intranet.example.org/hook")
+    assert webhook_target("https://intranet.example.org/hook")
     with pytest.raises(ActionFailed, match="allows"):
-        webhook_url_check("https://registry.example.org/hook")  # a list, once given, is the only way out
+        webhook_target("https://registry.example.org/hook")  # a list, once given, is the only way out
     settings.CIVITAS_BPM_WEBHOOK_HOSTS = []
     settings.DEBUG = True  # development: plain http to this machine, for a receiver on the laptop
-    assert webhook_url_check("http://127.0.0.1:9000/hook")
+    assert webhook_target("http://127.0.0.1:9000/hook")
     with pytest.raises(ActionFailed):
-        webhook_url_check("http://registry.example.org/hook")
+        webhook_target("http://registry.example.org/hook")
 
 
-class _Answer:
-    status_code = 200
-    content = b'{"registered": true}'
+def test_a_webhook_is_delivered_signed_to_a_receiver_on_this_machine(aurelia, settings):
+    """A real POST over a socket (development: plain http to loopback): the receiver gets the body, its
+    signature checks with the institution's key, and its JSON answer comes back."""
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
 
-    def json(self):
-        return {"registered": True}
+    from apps.bpm.actions_builtin import webhook, webhook_secret
+
+    received = {}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            received["headers"] = dict(self.headers)
+            answer = b'{"case": "R-17"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.DEBUG = True
+    call = SimpleNamespace(instance_id=5, element_id="tell", pk=9, institution=aurelia)
+    try:
+        answer = webhook(call=call, params={"url": f"http://localhost:{server.server_port}/hook", "payload": {"a": 1}})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer == {"case": "R-17"}
+    assert json.loads(received["body"]) == {"data": {"a": 1}, "delivery": 9, "process_instance": 5, "step": "tell"}
+    expected = hmac.new(webhook_secret(aurelia).encode(), received["body"], hashlib.sha256).hexdigest()
+    assert received["headers"]["X-Civitas-Signature"] == f"sha256={expected}"
+    assert received["headers"]["Host"] == f"localhost:{server.server_port}"
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(aurelia, settings):
+    """DNS rebinding: a second lookup could answer with a private address; the connection uses the first
+    one's checked address, and TLS still verifies the certificate for the name."""
+    from types import SimpleNamespace
+
+    from apps.bpm.actions_builtin import webhook
+
+    settings.DEBUG = False
+    pools = []
+
+    class Pool:
+        def __init__(self, host, port, **kwargs):
+            pools.append((host, port, kwargs))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            return False
+
+        def urlopen(self, method, path, **kwargs):
+            pools.append((method, path, kwargs["headers"]["Host"]))
+            return SimpleNamespace(status=204, read=lambda n: b"", release_conn=lambda: None)
+
+    call = SimpleNamespace(instance_id=1, element_id="hook", pk=2, institution=aurelia)
+    with mock.patch("urllib3.HTTPSConnectionPool", Pool):
+        assert webhook(call=call, params={"url": "https://registry.example.org/hooks?x=1"}) == {}
+    (host, port, kwargs), (method, path, host_header) = pools
+    assert (host, port) == ("93.184.216.34", 443)
+    assert kwargs["server_hostname"] == kwargs["assert_hostname"] == "registry.example.org"
+    assert kwargs["cert_reqs"] == "CERT_REQUIRED" and kwargs["retries"] is False
+    assert (method, path, host_header) == ("POST", "/hooks?x=1", "registry.example.org")
+
+
+ANSWER = (200, b'{"registered": true}')
+DELIVER = "apps.bpm.actions_builtin._deliver"
 
 
 def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
@@ -262,7 +348,7 @@ def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
 
     version = upload(aurelia, ada, "service.bpmn")
     with (
-        mock.patch("requests.post", return_value=_Answer()) as post,
+        mock.patch(DELIVER, return_value=ANSWER) as post,
         django_capture_on_commit_callbacks(execute=True),
     ):
         instance = start(version, ada, {"applicant": "Clara"})
@@ -270,10 +356,10 @@ def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
     assert instance.status == InstanceStatus.COMPLETED
     with institution_scope(aurelia):
         assert Notification.objects.filter(recipient=alice, title="New application from Clara").exists()
-    (url,), kwargs = post.call_args
-    assert url == "https://registry.example.org/hooks/civitas"
+    (target,), kwargs = post.call_args
+    assert target.url == "https://registry.example.org/hooks/civitas" and target.address == "93.184.216.34"
     assert kwargs["headers"]["X-Civitas-Signature"].startswith("sha256=")
-    assert b'"applicant":"Clara"' in kwargs["data"]
+    assert b'"applicant":"Clara"' in kwargs["body"]
     assert list(ServiceCall.all_institutions.values_list("status", flat=True)) == [CallStatus.DONE] * 2
     actions = _actions(instance)
     assert actions.count("bpm.service_task_run") == 2
@@ -283,7 +369,7 @@ def test_service_tasks_run_as_celery_tasks_and_the_instance_goes_on(
 
 def test_a_service_call_runs_once(aurelia, ada, django_capture_on_commit_callbacks):
     version = upload(aurelia, ada, "service.bpmn")
-    with mock.patch("requests.post", return_value=_Answer()):
+    with mock.patch(DELIVER, return_value=ANSWER):
         with django_capture_on_commit_callbacks(execute=True):
             start(version, ada, {"applicant": "Clara"})
         call = ServiceCall.all_institutions.get(element_id="tell")
@@ -299,7 +385,7 @@ def test_a_webhook_to_plain_http_fails_the_instance(aurelia, ada, django_capture
     )
     with institution_scope(aurelia):
         version = services.definition_upload(institution=aurelia, actor=ada, file_name="s.bpmn", content=content)
-    with mock.patch("requests.post") as post, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch(DELIVER) as post, django_capture_on_commit_callbacks(execute=True):
         instance = start(version, ada, {"applicant": "Clara"})
     post.assert_not_called()
     instance.refresh_from_db()
@@ -383,7 +469,7 @@ def test_a_bug_in_an_action_fails_the_instance_instead_of_hanging_it(
     version = upload(aurelia, ada, "service.bpmn")  # alice, a civil servant, is whom it notifies
     with (
         mock.patch("apps.notifications.services.notification_send", side_effect=KeyError("boom")),
-        mock.patch("requests.post") as post,
+        mock.patch(DELIVER) as post,
         django_capture_on_commit_callbacks(execute=True),
     ):
         instance = start(version, ada, {"applicant": "Clara"})
