@@ -1,10 +1,14 @@
-"""What the audit benchmarks share: their own PostgreSQL database, Django, a clean log."""
+"""What the benchmarks share: their own PostgreSQL database, Django, a clean log, a separate Celery worker."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import signal
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -103,3 +107,77 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+@contextmanager
+def separate_worker(*, db_url: str, redis_url: str, name: str, include: tuple[str, ...] = ()):
+    """A `celery worker` process on Redis, in production mode (no query log), stopped on exit. Yields a
+    check that raises BenchError once the worker has exited (its `pid` attribute is the worker's).
+    `include`: modules of bench/ the worker imports too (a test engine, say)."""
+    from django.conf import settings
+
+    env = dict(
+        os.environ,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        # the signing keys were sealed by this process: the worker must unseal them
+        CIVITAS_MASTER_KEY=settings.CIVITAS_MASTER_KEY,
+        CIVITAS_LOG_LEVEL="WARNING",
+        CIVITAS_LOG_FORMAT="console",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+    )
+    log_path = ROOT / "var" / f"bench-{name}-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        *[arg for module in include for arg in ("--include", module)],
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+        "--hostname",
+        f"bench-{name}-{os.getpid()}@%h",
+    ]
+    with open(log_path, "wb") as log:
+        # its own session: a Ctrl-C here reaches the script, which stops the worker itself
+        worker = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+
+            def alive() -> None:
+                if worker.poll() is not None:
+                    raise BenchError(f"the worker exited with {worker.returncode}; see {log_path}")
+
+            alive.pid = worker.pid  # type: ignore[attr-defined]
+            yield alive
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task under way
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()

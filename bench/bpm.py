@@ -37,19 +37,25 @@ import cProfile
 import os
 import pstats
 import resource
-import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from _common import ROOT, Timer, bench_institution, ensure_database, machine, migrate, setup_django
+from _common import (
+    BenchError,
+    Timer,
+    bench_institution,
+    ensure_database,
+    machine,
+    migrate,
+    redacted,
+    separate_worker,
+    setup_django,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/civitas_bench_bpm"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -57,16 +63,6 @@ BPMN_FILE = Path(__file__).resolve().parent / "bpm.bpmn"
 CLERK = "bench_clerk"  # the notify action's recipient, named in bench/bpm.bpmn
 WORKER_START_SECONDS = 60
 INSTANCE_SECONDS = 60  # one instance not done by then means the worker is stuck: stop, do not hang
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def percentiles(values: list[float]) -> str:
@@ -100,66 +96,6 @@ def worker_memory(pid: int) -> str:
     except OSError:
         return "unknown"
     return f"peak RSS {fields.get('VmHWM', '?')}, RSS now {fields.get('VmRSS', '?')}"
-
-
-@contextmanager
-def separate_worker(*, db_url: str, redis_url: str):
-    """A `celery worker` process on Redis, in production mode (no query log), stopped on exit."""
-    from django.conf import settings
-
-    env = dict(
-        os.environ,
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        CIVITAS_MASTER_KEY=settings.CIVITAS_MASTER_KEY,
-        CIVITAS_LOG_LEVEL="WARNING",
-        CIVITAS_LOG_FORMAT="console",
-        PYTHONPATH=str(ROOT),
-    )
-    log_path = ROOT / "var" / "bench-bpm-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "portal",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel",
-        "WARNING",
-        "--hostname",
-        f"bench-bpm-{os.getpid()}@%h",
-    ]
-    with open(log_path, "wb") as log:
-        # its own session: a Ctrl-C here reaches the script, which stops the worker itself
-        worker = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-
-            def alive() -> None:
-                if worker.poll() is not None:
-                    raise BenchError(f"the worker exited with {worker.returncode}; see {log_path}")
-
-            alive.pid = worker.pid  # type: ignore[attr-defined]
-            yield alive
-        finally:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task under way
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
 
 
 def prepare():
@@ -236,7 +172,7 @@ def run_with_worker(args, *, url: str, redis_url: str) -> None:
 
     print(f"{machine()}, Redis {redis_version(redis_url)}")
     print(f"one worker: separate process, solo pool, concurrency 1, broker {redacted(redis_url)}")
-    with separate_worker(db_url=url, redis_url=redis_url) as alive:
+    with separate_worker(db_url=url, redis_url=redis_url, name="bpm") as alive:
         wait([start(0)], alive, WORKER_START_SECONDS, 0.01)  # the worker's start-up, not measured
         for i in range(10):  # warm-up
             wait([start(i)], alive, INSTANCE_SECONDS, 0.002)

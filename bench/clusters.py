@@ -24,31 +24,29 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
-from _common import ROOT, Timer, bench_institution, database_url, ensure_database, machine, migrate, setup_django
+from _common import (
+    BenchError,
+    Timer,
+    bench_institution,
+    database_url,
+    ensure_database,
+    machine,
+    migrate,
+    redacted,
+    separate_worker,
+    setup_django,
+)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 WORKER_START_SECONDS = 60
 RUN_SECONDS = 120  # a run not decided by then means the worker is stuck: stop, do not hang
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 @contextmanager
@@ -59,68 +57,6 @@ def in_process_worker():
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield lambda: None
-
-
-@contextmanager
-def separate_worker(*, db_url: str, redis_url: str):
-    """A `celery worker` process on Redis, in production mode (no query log), stopped on exit."""
-    from django.conf import settings
-
-    env = dict(
-        os.environ,
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        # the agents' signing keys were sealed by this process: the worker must unseal them
-        CIVITAS_MASTER_KEY=settings.CIVITAS_MASTER_KEY,
-        CIVITAS_LOG_LEVEL="WARNING",
-        CIVITAS_LOG_FORMAT="console",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
-    )
-    log_path = ROOT / "var" / "bench-clusters-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "portal",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--include",
-        "_clusters_worker",  # registers the redteam engine in the worker
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel",
-        "WARNING",
-        "--hostname",
-        f"bench-clusters-{os.getpid()}@%h",
-    ]
-    with open(log_path, "wb") as log:
-        # its own session: a Ctrl-C here reaches the script, which stops the worker itself
-        worker = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-
-            def alive() -> None:
-                if worker.poll() is not None:
-                    raise BenchError(f"the worker exited with {worker.returncode}; see {log_path}")
-
-            yield alive
-        finally:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task under way
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
 
 
 def main() -> None:
@@ -148,7 +84,7 @@ def main() -> None:
     if args.broker == "redis":
         app.conf.broker_url = redis_url  # setup_django pointed Celery at memory://
         app.control.purge()  # tasks left over by an interrupted earlier run
-        worker = separate_worker(db_url=url, redis_url=redis_url)
+        worker = separate_worker(db_url=url, redis_url=redis_url, name="clusters", include=("_clusters_worker",))
         where = f"separate process, broker {redacted(redis_url)}"
     else:
         worker = in_process_worker()

@@ -29,6 +29,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.db.models import Count
 
 from apps.agents import services as agent_services
 from apps.agents.clusters import services as cluster_services
@@ -300,13 +301,10 @@ def seed_demo(*, federation, stdout) -> None:
             return
         if not told:
             _Story(federation, types).tell()
-        counts = {
-            str(label): PermitApplication.objects.filter(status=status).count()
-            for status, label in ApplicationStatus.choices
-        }
+        counts = dict(PermitApplication.objects.order_by().values_list("status").annotate(n=Count("pk")))
     stdout.write(
         "Permits: street vending, event and building on their BPMN processes; applications "
-        + ", ".join(f"{label} {n}" for label, n in counts.items() if n)
+        + ", ".join(f"{label} {counts[status]}" for status, label in ApplicationStatus.choices if counts.get(status))
         + "."
     )
 

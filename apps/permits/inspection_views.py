@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,11 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.permits import inspections, selectors, services
 from apps.permits.models import InspectionKind, InspectionStatus
+from apps.permits.views import STAFF_ROLES, _form_errors_from, _require
 from apps.tenancy.models import Membership, Role
-from portal.errors import ApplicationError, ValidationFailed
+from portal.errors import ApplicationError
 
 PER_PAGE = 50
-STAFF_ROLES = frozenset({Role.CIVIL_SERVANT, Role.INSTITUTION_ADMIN, Role.AUDITOR})
 SHOW = {
     "mine": gettext_lazy("My inspections"),
     "due": gettext_lazy("Due within a week"),
@@ -29,22 +28,6 @@ SHOW = {
 }
 DUE_WITHIN_DAYS = 7
 MET, NOT_MET = "met", "not_met"
-
-
-def _require(request, roles: frozenset, message: str) -> None:
-    if not request.institution_roles & roles:
-        raise PermissionDenied(message)
-
-
-def _errors_onto(form: forms.Form, error: ApplicationError) -> None:
-    """The service's errors on the form's fields of the same name, the rest on top."""
-    field_errors = error.extra.get("errors") if isinstance(error, ValidationFailed) else None
-    if not field_errors:
-        form.add_error(None, error.message)
-        return
-    for field, field_messages in field_errors.items():
-        for message in field_messages:
-            form.add_error(field if field in form.fields else None, str(message))
 
 
 # --- forms ---------------------------------------------------------------------------------------------
@@ -225,7 +208,7 @@ def inspection_report(request: HttpRequest, institution_slug: str, inspection_id
                     notes=form.cleaned_data["notes"],
                 )
             except ApplicationError as error:
-                _errors_onto(form, error)
+                _form_errors_from(form, error)
             else:
                 messages.success(request, _("The report is filed."))
                 return redirect("permits:inspection", institution_slug=institution_slug, inspection_id=inspection.pk)
@@ -255,7 +238,7 @@ def inspection_assign(request: HttpRequest, institution_slug: str, inspection_id
     try:
         inspections.inspection_assign(inspection=inspection, actor=request.user, inspector=inspector)
     except ApplicationError as error:
-        _errors_onto(form, error)
+        _form_errors_from(form, error)
         return _inspection_page(request, inspection, status=400, assign_form=form)
     messages.success(request, _("The inspection is assigned."))
     return redirect("permits:inspection", institution_slug=institution_slug, inspection_id=inspection.pk)
@@ -270,7 +253,7 @@ def inspection_cancel(request: HttpRequest, institution_slug: str, inspection_id
         try:
             inspections.inspection_cancel(inspection=inspection, actor=request.user, reason=form.cleaned_data["reason"])
         except ApplicationError as error:
-            _errors_onto(form, error)
+            _form_errors_from(form, error)
         else:
             messages.success(request, _("The inspection is cancelled."))
             return redirect("permits:inspection", institution_slug=institution_slug, inspection_id=inspection.pk)
@@ -309,7 +292,7 @@ def permit_inspection_schedule(request: HttpRequest, institution_slug: str, perm
                 permit=permit, kind=form.cleaned_data["kind"], actor=request.user
             )
         except ApplicationError as error:
-            _errors_onto(form, error)
+            _form_errors_from(form, error)
         else:
             messages.success(request, _("The inspection is scheduled."))
             return redirect("permits:inspection", institution_slug=institution_slug, inspection_id=inspection.pk)
@@ -334,7 +317,7 @@ def _resolve(request, institution_slug: str, violation_id: int, *, cure: bool) -
             else:
                 inspections.violation_waive(violation=violation, actor=request.user, reason=form.cleaned_data["reason"])
         except ApplicationError as error:
-            _errors_onto(form, error)
+            _form_errors_from(form, error)
         else:
             messages.success(request, _("The violation is closed."))
             return redirect("permits:permit", institution_slug=institution_slug, permit_id=violation.permit_id)

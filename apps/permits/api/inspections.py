@@ -9,18 +9,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.permits import inspections, selectors
+from apps.permits.api.views import STAFF, _parse
 from apps.permits.models import InspectionKind, InspectionStatus, ViolationStatus
-from apps.tenancy.models import Role
 from portal.api import ANY_MEMBER, InstitutionScopedAPIView, Pagination, created
 from portal.errors import ValidationFailed
-
-STAFF = frozenset({Role.CIVIL_SERVANT, Role.INSTITUTION_ADMIN, Role.AUDITOR})
-
-
-def _parse(serializer_class, request):
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _page(view, request, qs, output):
